@@ -1,0 +1,1 @@
+"""branchq's ticket server. The pure branch rules live in `server.core`."""

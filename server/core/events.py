@@ -1,0 +1,159 @@
+"""Events in the branch event-log format (shared/spec/event-log.md, v1.1).
+
+One event per state change. Reading is strict about form (every malformed line
+is an error naming its line number) and lenient about the future (unknown types
+are skipped with a warning, unknown fields are kept and ignored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import LogError
+
+SPEC_VERSION = "1.1"
+MAX_LINE_BYTES = 64 * 1024  # a branch event is a few hundred bytes; a megabyte line is an attack
+
+# Required fields of each known type (besides ts and type), and their JSON types.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "branch_config": ("branch", "services", "counters"),
+    "ticket_issued": ("ticket", "service"),
+    "called": ("ticket", "counter"),
+    "recalled": ("ticket", "counter"),
+    "service_started": ("ticket", "counter"),
+    "service_finished": ("ticket", "counter"),
+    "wrapup_started": ("counter",),
+    "wrapup_finished": ("counter",),
+    "no_show": ("ticket", "counter"),
+    "abandoned": ("ticket",),
+    "transferred": ("ticket", "service"),
+    "counter_opened": ("counter",),
+    "counter_paused": ("counter",),
+    "counter_resumed": ("counter",),
+    "counter_closed": ("counter",),
+}
+EVENT_TYPES = frozenset(REQUIRED)
+CHANNELS = ("kiosk", "mobile", "staff", "appointment")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the log: when, what, and the type's own fields."""
+
+    ts: datetime
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ticket(self) -> str:
+        return self.data["ticket"]
+
+    @property
+    def counter(self) -> str:
+        return self.data["counter"]
+
+    @property
+    def service(self) -> str:
+        return self.data["service"]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ts": format_ts(self.ts), "type": self.type, **self.data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": "))
+
+
+def event(ts: datetime, type_: str, **fields: Any) -> Event:
+    """Build an event, dropping optional fields that are None."""
+    return Event(ts, type_, {k: v for k, v in fields.items() if v is not None})
+
+
+def format_ts(ts: datetime) -> str:
+    """ISO 8601 with milliseconds and the UTC offset, as the spec writes it."""
+    return ts.isoformat(timespec="milliseconds")
+
+
+def parse_ts(value: Any) -> datetime:
+    """Parse an ISO 8601 time that must carry its UTC offset."""
+    if not isinstance(value, str):
+        raise ValueError("ts must be an ISO 8601 string")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an ISO 8601 time") from None
+    if ts.tzinfo is None:
+        raise ValueError(f"'{value}' has no UTC offset; write it like 2026-11-28T09:00:03.120+08:00")
+    return ts
+
+
+def parse_event(obj: Any) -> Event | None:
+    """Validate one decoded JSON object. Returns None for an unknown type."""
+    if not isinstance(obj, dict):
+        raise ValueError("an event must be a JSON object")
+    type_ = obj.get("type")
+    if not isinstance(type_, str):
+        raise ValueError("missing 'type'")
+    ts = parse_ts(obj.get("ts"))
+    if type_ not in REQUIRED:
+        return None
+    missing = [f for f in REQUIRED[type_] if obj.get(f) in (None, "")]
+    if missing:
+        raise ValueError(f"'{type_}' needs {', '.join(missing)}")
+    for key in ("ticket", "counter", "service"):
+        if key in obj and not isinstance(obj[key], str):
+            raise ValueError(f"'{key}' must be a string")
+    if "expected_return" in obj and obj["expected_return"] is not None:
+        parse_ts(obj["expected_return"])
+    data = {k: v for k, v in obj.items() if k not in ("ts", "type")}
+    return Event(ts, type_, data)
+
+
+@dataclass
+class LogReader:
+    """Reads JSONL lines into events, collecting warnings for skipped lines."""
+
+    check_order: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    def read(self, lines: Iterable[str | bytes]) -> Iterator[tuple[int, Event]]:
+        last: datetime | None = None
+        for number, raw in enumerate(lines, start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise LogError(number, f"line is longer than {MAX_LINE_BYTES} bytes")
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+                ev = parse_event(obj)
+            except UnicodeDecodeError:
+                raise LogError(number, "not UTF-8") from None
+            except json.JSONDecodeError as exc:
+                raise LogError(number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            except ValueError as exc:
+                raise LogError(number, str(exc)) from None
+            if ev is None:
+                self.warnings.append(f"line {number}: skipped unknown event type '{obj['type']}'")
+                continue
+            if self.check_order and last is not None and ev.ts < last:
+                raise LogError(
+                    number, f"events out of order: {format_ts(ev.ts)} comes after {format_ts(last)}"
+                )
+            last = ev.ts if last is None else max(last, ev.ts)
+            yield number, ev
+
+
+def read_events(lines: Iterable[str | bytes]) -> list[Event]:
+    """All events of a log, or LogError naming the first bad line."""
+    return [ev for _, ev in LogReader().read(lines)]
+
+
+def dump_events(events: Iterable[Event]) -> str:
+    return "".join(ev.to_json() + "\n" for ev in events)

@@ -1,0 +1,1 @@
+"""branchq's staffing simulator: a SimPy twin of a branch day."""
