@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,12 @@ class BranchConfig:
     name: str = ""
     timezone: str = DEFAULT_TIMEZONE
     day_starts_at: time = time(0, 0)
-    _by_service: dict[str, Service] = field(default_factory=dict, repr=False, compare=False)
-    _by_counter: dict[str, Counter] = field(default_factory=dict, repr=False, compare=False)
+    _by_service: dict[str, Service] = field(init=False, repr=False, compare=False)
+    _by_counter: dict[str, Counter] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._by_service.update({s.id: s for s in self.services})
-        self._by_counter.update({c.id: c for c in self.counters})
+        object.__setattr__(self, "_by_service", {s.id: s for s in self.services})
+        object.__setattr__(self, "_by_counter", {c.id: c for c in self.counters})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -103,10 +103,10 @@ class BranchConfig:
         return {s.id: s.priority for s in self.services}
 
     def with_service(self, service: Service) -> BranchConfig:
-        return _replace(self, services=(*self.services, service))
+        return replace(self, services=(*self.services, service))
 
     def with_counter(self, counter: Counter) -> BranchConfig:
-        return _replace(self, counters=(*self.counters, counter))
+        return replace(self, counters=(*self.counters, counter))
 
     def event_fields(self) -> dict[str, Any]:
         """The fields of a `branch_config` event (spec fields plus our extras)."""
@@ -125,15 +125,6 @@ class BranchConfig:
                 for c in self.counters
             ],
         }
-
-
-def _replace(cfg: BranchConfig, **changes: Any) -> BranchConfig:
-    fields = dict(
-        branch=cfg.branch, services=cfg.services, counters=cfg.counters, name=cfg.name,
-        timezone=cfg.timezone, day_starts_at=cfg.day_starts_at,
-    )
-    fields.update(changes)
-    return BranchConfig(**fields)
 
 
 def config_from_mapping(data: Mapping[str, Any], *, strict: bool = True) -> BranchConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .events import Event
 from .state import BranchState, TicketStatus
@@ -38,7 +39,7 @@ class Summary:
     events: int = 0
     days: int = 0
     by_service: dict[str, ServiceFigures] = field(default_factory=lambda: defaultdict(ServiceFigures))
-    _queued: dict[str, tuple[str, object]] = field(default_factory=dict, repr=False)  # ticket -> (service, since)
+    _queued: dict[str, tuple[str, datetime]] = field(default_factory=dict, repr=False)  # ticket -> (service, since)
 
     def observe(self, ev: Event, state: BranchState) -> None:
         """Count one event that was just applied to `state`."""
