@@ -57,7 +57,10 @@ class Branch:
         if st.config is None:
             return [event(now, "branch_config", **self.config.event_fields())]
         if st.day is not None and st.business_day(now) <= st.day:
-            return []
+            # Same day. A history whose set-up differs from ours (an imported
+            # log, an edited config file) is brought in line first, so every
+            # event is judged against the config it was decided with.
+            return [] if st.config == self.config else [event(now, "branch_config", **self.config.event_fields())]
         out: list[Event] = []
         # Close yesterday properly so every ticket ends in a final state.
         for t in st.tickets.values():
