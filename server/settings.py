@@ -1,0 +1,53 @@
+"""The server's settings: the one place that reads the environment.
+
+Everything else receives a `Settings` instance. Variables use the prefix
+BRANCHQ_ (BRANCHQ_DATA_DIR, BRANCHQ_PORT, ...); the database and Redis also
+answer to the conventional DATABASE_URL and REDIS_URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.core.config import BranchConfig, load_config
+
+DEMO_CONFIG = Path(__file__).resolve().parent / "branches" / "demo.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BRANCHQ_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "BRANCHQ_DATABASE_URL", "database_url")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "BRANCHQ_REDIS_URL", "redis_url")
+    )
+    # Branch config files (TOML). Empty: the demo branch (server/branches/demo.toml).
+    branch_configs: list[Path] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Limits that keep a bad client from hurting the branch.
+    max_body_bytes: int = 64 * 1024  # an action body is a few hundred bytes
+    max_import_bytes: int = 64 * 1024 * 1024  # a year of a busy branch is ~30 MB of JSONL
+    ws_queue_size: int = 256  # messages a screen may fall behind before it is resynced
+    ws_history: int = 1024  # recent messages kept per branch for ?since= resumes
+    refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
+
+    @property
+    def db_url(self) -> str:
+        """DATABASE_URL if set, else a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'branchq.db'}"
+
+    def configs(self) -> dict[str, BranchConfig]:
+        """The configured branches by id (the demo branch when none are set)."""
+        paths = self.branch_configs or [DEMO_CONFIG]
+        configs = [load_config(p) for p in paths]
+        return {c.branch: c for c in configs}
