@@ -1,0 +1,134 @@
+"""REST routes under /api/v1: translate HTTP into calls on a BranchService.
+
+No bank rule lives here; the core decides and the service persists. The
+shapes of bodies and answers are documented in docs/api.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.core.errors import InvalidInput, NotFound
+from server.core.events import CHANNELS
+from server.service import Answer, BranchService
+
+router = APIRouter(prefix="/api/v1")
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
+
+
+class TicketRequest(BaseModel):
+    """A customer takes a number."""
+
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(min_length=1, max_length=32, examples=["A"])
+    channel: Literal[CHANNELS] = "kiosk"  # type: ignore[valid-type]
+
+
+class CounterActionRequest(BaseModel):
+    """Parameters of a counter action; each action takes only its own (see docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=100, description="pause")
+    expected_return: datetime | None = Field(default=None, description="pause; ISO time with UTC offset")
+    wrapup: bool | None = Field(default=None, description="finish: go straight into back-office work")
+    transaction: str | None = Field(default=None, max_length=64, description="finish")
+    service: str | None = Field(default=None, max_length=32, description="transfer: the new service")
+    services: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        default=None, max_length=32, description="open: override the counter's services")
+
+
+def branch_service(branch: str, request: Request) -> BranchService:
+    services: dict[str, BranchService] = request.app.state.services
+    svc = services.get(branch)
+    if svc is None:
+        allowed = ", ".join(services) or "none"
+        raise NotFound(f"Unknown branch '{branch}'; this server runs: {allowed}.",
+                       f"没有'{branch}'网点;本服务器网点: {allowed}。")
+    return svc
+
+
+Service = Annotated[BranchService, Depends(branch_service)]
+
+
+def _reply(answer: Answer, response: Response) -> dict[str, Any]:
+    response.status_code = answer.status
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer.body
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "branches": list(request.app.state.services)}
+
+
+@router.get("/branches")
+async def branches(request: Request) -> list[dict[str, Any]]:
+    return [
+        {"id": s.id, "name": s.config.name, "seq": s.state.seq,
+         "lobby": f"/display/{s.id}", "kiosk": f"/kiosk/{s.id}", "teller": f"/teller/{s.id}"}
+        for s in request.app.state.services.values()
+    ]
+
+
+@router.get("/branches/{branch}/services")
+async def services(svc: Service) -> list[dict[str, Any]]:
+    return await svc.services()
+
+
+@router.post("/branches/{branch}/tickets", status_code=201)
+async def issue_ticket(svc: Service, body: TicketRequest, response: Response,
+                       key: IdempotencyKey = None) -> dict[str, Any]:
+    return _reply(await svc.issue_ticket(body.service, body.channel, key), response)
+
+
+@router.get("/branches/{branch}/tickets/{ticket}")
+async def ticket(svc: Service, ticket: str) -> dict[str, Any]:
+    return await svc.ticket(ticket)
+
+
+@router.post("/branches/{branch}/counters/{counter}/{action}")
+async def counter_action(svc: Service, counter: str, action: str, response: Response,
+                         body: Annotated[CounterActionRequest | None, Body()] = None,
+                         key: IdempotencyKey = None) -> dict[str, Any]:
+    params = body.model_dump(exclude_none=True) if body is not None else {}
+    return _reply(await svc.act(counter, action, params, key), response)
+
+
+@router.get("/branches/{branch}/state")
+async def state(svc: Service) -> dict[str, Any]:
+    return await svc.view()
+
+
+@router.get("/branches/{branch}/events", response_class=Response,
+            responses={200: {"content": {"application/x-ndjson": {}}}})
+async def export_events(svc: Service,
+                        start: Annotated[datetime | None, Query(alias="from")] = None,
+                        end: Annotated[datetime | None, Query(alias="to")] = None) -> Response:
+    """The branch's event log as JSON Lines (spec v1.1), optionally from <= ts < to."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"'{name}' needs a UTC offset, e.g. 2026-12-01T09:00:00+08:00.")
+    lines = await run_in_threadpool(lambda: list(svc.store.payloads(svc.id, start, end)))
+    text = "".join(line + "\n" for line in lines)
+    return Response(text, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": f'attachment; filename="{svc.id}-events.jsonl"'})
+
+
+@router.post("/branches/{branch}/events", openapi_extra={
+    "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}, "required": True}})
+async def import_events(svc: Service, request: Request) -> dict[str, Any]:
+    """Append a JSONL log after the branch's history: all of it or nothing; a bad line is named."""
+    body = await request.body()
+    return await svc.import_log(body.splitlines())
+
+
+@router.get("/branches/{branch}/screens")
+async def screens(svc: Service, request: Request) -> list[dict[str, Any]]:
+    """Screens connected to this branch's feed, with their last heartbeat (for the manager page)."""
+    return request.app.state.screens.list(svc.id)

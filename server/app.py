@@ -1,0 +1,96 @@
+"""The FastAPI application: `create_app(settings)`.
+
+Nothing connects at import time. The lifespan opens the store, starts the
+writer thread, loads every configured branch by folding its stored log, and
+runs the refresh task; on shutdown it stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from server import api, http_errors, pages, ws
+from server.core.clock import Clock
+from server.core.config import BranchConfig
+from server.core.estimates import EstimatorLike
+from server.hub import Hub
+from server.limits import BodyLimit
+from server.screens import ScreenRegistry
+from server.service import BranchService, SystemClock, make_estimator
+from server.settings import Settings
+from server.store import Store
+
+log = logging.getLogger("branchq")
+FRONTEND_ROOT = Path(__file__).resolve().parent.parent  # display/ and kiosk/ sit beside server/
+
+
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    estimator_factory: Callable[[BranchConfig], EstimatorLike | None] = make_estimator,
+) -> FastAPI:
+    """The app for the configured branches; `clock` is injected by tests (default: the wall clock)."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.db_url)
+        store.create_all()
+        # One writer thread: SQLite has one write lock anyway, and many threads
+        # fighting for it is what makes the p99 explode (../shared notes).
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchq-writer")
+        hub = Hub(settings.ws_queue_size, settings.ws_history)
+        services = {}
+        for branch_id, config in settings.configs().items():
+            svc = BranchService(config, store, hub, clock or SystemClock(config.tz), writer,
+                                estimator_factory(config))
+            svc.load()
+            services[branch_id] = svc
+        app.state.settings, app.state.store, app.state.hub = settings, store, hub
+        app.state.services, app.state.screens = services, ScreenRegistry()
+        # Start-up objects (configs, folded history) never die: keep them out of
+        # the collector's way so a full collection does not pause the loop.
+        gc.collect()
+        gc.freeze()
+        refresher = asyncio.create_task(_refresh(services, hub, settings.refresh_seconds))
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            writer.shutdown(wait=True)
+            store.close()
+
+    app = FastAPI(title="branchq", version="0.1.0", lifespan=lifespan,
+                  description="Queue and honest wait-time display for bank branches. See docs/api.md.")
+    http_errors.install(app)
+    app.include_router(api.router)
+    app.include_router(ws.router)
+    pages.mount(app, FRONTEND_ROOT)
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
+    return app
+
+
+async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -> None:
+    """Wait texts age without events: resend the view to screens now and then (only with an estimator)."""
+    while True:
+        await asyncio.sleep(every)
+        for svc in services.values():
+            if svc.estimator is None or hub.subscriber_count(svc.id) == 0:
+                continue
+            try:
+                async with svc.lock:
+                    view = svc.refresh_view()
+                hub.publish(svc.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
+            except Exception:  # an estimator bug must not stop the feed
+                log.exception("refreshing branch %s failed", svc.id)

@@ -1,0 +1,133 @@
+"""What the screens see: a JSON-ready view of a branch (docs/api.md shows the shapes).
+
+Pure: built from the config, the folded state and, when the estimator has
+spoken, its Estimates. The lobby, counter, kiosk, teller and manager pages all
+read this one shape, over REST (`GET state`) and the WebSocket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from .config import BranchConfig
+from .estimates import Estimates, Range
+from .events import format_ts
+from .state import BranchState, CounterState, Ticket, TicketStatus
+
+
+def branch_view(config: BranchConfig, state: BranchState, now: datetime,
+                estimates: Estimates | None = None) -> dict[str, Any]:
+    """The whole branch as the screens show it."""
+    return {
+        "branch": config.branch,
+        "name": config.name,
+        "timezone": config.timezone,
+        "seq": state.seq,
+        "at": format_ts(now.astimezone(config.tz)),
+        "day": state.day.isoformat() if state.day else None,
+        "counters": [counter_view(config, state, c.id, estimates) for c in config.counters],
+        "services": [service_view(config, state, s.id, estimates) for s in config.services],
+        "recent_calls": recent_calls(state),
+        "estimates_at": format_ts(estimates.at) if estimates else None,
+    }
+
+
+def counter_view(config: BranchConfig, state: BranchState, counter_id: str,
+                 estimates: Estimates | None = None) -> dict[str, Any]:
+    cfg = config.counter(counter_id)
+    c = state.counters.get(counter_id) or CounterState(counter_id, services=cfg.services)
+    est = estimates.counters.get(counter_id) if estimates else None
+    return {
+        "id": cfg.id,
+        "name": cfg.name,
+        "name_en": cfg.name_en or cfg.name,
+        "status": c.status.value,
+        "ticket": c.ticket,
+        "since": _ts(c.since),
+        "pause_reason": c.pause_reason,
+        "expected_return": _ts(c.expected_return),
+        "services": list(c.services or cfg.services),
+        "served_today": c.served_today,
+        "estimate": estimate_dict(est),
+    }
+
+
+def service_view(config: BranchConfig, state: BranchState, service_id: str,
+                 estimates: Estimates | None = None) -> dict[str, Any]:
+    s = config.service(service_id)
+    waiting = state.waiting(service_id)  # in calling order: issue order, transfers keep their place
+    return {
+        "id": s.id,
+        "name": s.name,
+        "name_en": s.name_en or s.name,
+        "prefix": s.prefix,
+        "priority": s.priority,
+        "waiting": len(waiting),
+        "tickets": [waiting_ticket(t, estimates) for t in waiting],
+        "join": estimate_dict(estimates.join.get(service_id)) if estimates else None,
+    }
+
+
+def waiting_ticket(t: Ticket, estimates: Estimates | None) -> dict[str, Any]:
+    return {
+        "ticket": t.number,
+        "issued_at": _ts(t.issued_at),
+        "transferred": t.transfers > 0,
+        "wait": estimate_dict(estimates.waits.get(t.number)) if estimates else None,
+    }
+
+
+def ticket_view(config: BranchConfig, state: BranchState, number: str,
+                estimates: Estimates | None = None) -> dict[str, Any]:
+    """One ticket, as a customer's phone (/t/{branch}/{ticket}) shows it."""
+    t = state.tickets[number]
+    return {
+        "ticket": t.number,
+        "service": t.service,
+        "status": t.status.value,
+        "channel": t.channel,
+        "issued_at": _ts(t.issued_at),
+        "people_ahead": people_ahead(state, t),
+        "counter": t.counter,
+        "called_at": _ts(t.called_at),
+        "calls": t.calls,
+        "transfers": t.transfers,
+        "wait": estimate_dict(estimates.waits.get(number)) if estimates else None,
+    }
+
+
+def people_ahead(state: BranchState, t: Ticket) -> int | None:
+    """Tickets of the same service before this one in line (None once it has left the line).
+
+    Higher-priority services can still be called first at shared counters;
+    the estimator's wait, not this count, accounts for that.
+    """
+    if t.status is not TicketStatus.WAITING:
+        return None
+    for i, (_, number) in enumerate(state.queues.get(t.service, ())):
+        if number == t.number:
+            return i
+    return None
+
+
+def recent_calls(state: BranchState) -> list[dict[str, Any]]:
+    """Newest first, as the lobby's call list reads."""
+    return [
+        {"ts": _ts(c.ts), "ticket": c.ticket, "counter": c.counter, "recall": c.recall}
+        for c in reversed(state.recent_calls)
+    ]
+
+
+def estimate_dict(e: Range | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    d = asdict(e)
+    for k in ("expected_s", "low_s", "high_s"):
+        d[k] = round(d[k], 1)
+    return d
+
+
+def _ts(ts: datetime | None) -> str | None:
+    return format_ts(ts) if ts is not None else None

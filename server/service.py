@@ -1,0 +1,335 @@
+"""One branch at run time: decide, persist, apply, publish -- in that order.
+
+`BranchService` wires the pure core (Branch, BranchState, the estimator) to
+the store and the hub. Every action of a branch runs under one asyncio lock:
+the core decides against the current state, the events are applied, the answer
+is computed, and the events plus the Idempotency-Key's answer are committed in
+one transaction on the writer thread. Only then are they published and the
+answer returned. Reads take the same lock, so nobody ever sees an action that
+is not yet stored; if the commit fails the state is rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from server.core.branch import ACTIONS, Branch, Decision
+from server.core.config import BranchConfig
+from server.core.errors import BranchError, IllegalAction, InvalidInput, LogError, NotFound
+from server.core.estimates import Estimates, EstimatorLike
+from server.core.events import Event, LogReader
+from server.core.state import BranchState
+from server.core.view import branch_view, counter_view, service_view, ticket_view
+from server.hub import Hub
+from server.store import Remembered, SeqConflict, Store
+
+T = TypeVar("T")
+MAX_KEY_LENGTH = 128
+REMEMBERED_IN_MEMORY = 1000  # recent Idempotency-Keys answered without a database read
+
+
+class StorageUnavailable(Exception):
+    """The database refused a write; nothing of the action was applied (HTTP 503)."""
+
+    def __init__(self, message: str = "Storage is unavailable; nothing was changed. Please try again.") -> None:
+        super().__init__(message)
+        self.message = message
+        self.message_zh = "存储暂不可用,本次操作未生效,请重试。"
+
+
+class SystemClock:
+    """The wall clock, in the branch's timezone (the core is handed it, never reads it)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+
+def make_estimator(config: BranchConfig) -> EstimatorLike | None:
+    """THE place the estimator plugs in: `server.core.estimator.make_estimator(config)`.
+
+    Until that module exists the screens get no wait texts (estimates are None).
+    """
+    try:
+        from server.core.estimator import make_estimator as make  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return make(config)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False  # a repeat of an Idempotency-Key: the stored answer, nothing changed
+
+
+@dataclass
+class BranchService:
+    config: BranchConfig
+    store: Store
+    hub: Hub | None
+    clock: Any  # server.core.clock.Clock
+    writer: Executor | None = None  # None: write on the calling thread (bench compares both)
+    estimator: EstimatorLike | None = None
+    state: BranchState = field(init=False)
+    branch: Branch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id = self.config.branch
+        self.lock = asyncio.Lock()
+        self._remembered: OrderedDict[str, Remembered] = OrderedDict()
+        self._view: tuple[int, dict[str, Any]] | None = None
+        self._set_state(BranchState())
+
+    # ------------------------------------------------------------ loading
+    def load(self) -> None:
+        """Fold the branch's whole stored log (live, replay and import share this fold)."""
+        state = BranchState()
+        for seq, ev in self.store.events(self.id):
+            state.apply(ev)
+            if state.seq != seq:
+                raise RuntimeError(f"branch {self.id}: stored seq {seq} but {state.seq} events folded")
+            if self.estimator is not None:
+                self.estimator.observe(ev, state)
+        self._set_state(state)
+
+    def _set_state(self, state: BranchState) -> None:
+        self.state = state
+        self.branch = Branch(self.config, self.clock, state)
+        self._view = None
+
+    async def _catch_up(self) -> None:
+        """Rebuild from the store after a failed or conflicting write.
+
+        The estimator is not fed again (it saw most of this history already);
+        screens resync, since what others wrote is not in our hub's ring.
+        """
+        self._set_state(await self._run(self._reloaded))
+        if self.hub is not None:
+            self.hub.reset(self.id)
+
+    # ------------------------------------------------------------ reads
+    async def view(self) -> dict[str, Any]:
+        async with self.lock:
+            return self.current_view()
+
+    def current_view(self) -> dict[str, Any]:
+        """The branch view at the current seq (cached until the next event or refresh)."""
+        if self._view is None or self._view[0] != self.state.seq:
+            self._view = (self.state.seq, branch_view(self.config, self.state, self.branch.now(), self.estimates()))
+        return self._view[1]
+
+    def refresh_view(self) -> dict[str, Any]:
+        """Recompute the view now (wait texts age even without events)."""
+        self._view = None
+        return self.current_view()
+
+    def estimates(self) -> Estimates | None:
+        if self.estimator is None:
+            return None
+        return self.estimator.estimate(self.state, self.branch.now())
+
+    async def services(self) -> list[dict[str, Any]]:
+        async with self.lock:
+            est = self.estimates()
+            return [service_view(self.config, self.state, s.id, est) for s in self.config.services]
+
+    async def ticket(self, number: str) -> dict[str, Any]:
+        async with self.lock:
+            if number not in self.state.tickets:
+                raise NotFound(f"Ticket {number} was not issued today.", f"今天没有{number}号。")
+            return ticket_view(self.config, self.state, number, self.estimates())
+
+    # ------------------------------------------------------------ actions
+    async def issue_ticket(self, service: str, channel: str, key: str | None = None) -> Answer:
+        _as_input(self.config.service, service)  # an unknown service in a body is invalid input (422)
+
+        def respond(d: Decision, first: int) -> tuple[int, dict[str, Any]]:
+            assert d.ticket is not None
+            body = ticket_view(self.config, self.state, d.ticket, self.estimates())
+            return 201, {**body, "seq": self.state.seq}
+
+        return await self._execute(lambda b: b.issue_ticket(service, channel), respond, key, f"POST tickets {service}")
+
+    async def act(self, counter: str, action: str, params: dict[str, Any], key: str | None = None) -> Answer:
+        self.config.counter(counter)  # unknown counter: 404
+        kwargs = _action_params(action, params)
+        for s in [kwargs.get("service"), *(kwargs.get("services") or [])]:
+            if s is not None:
+                _as_input(self.config.service, s)
+
+        def respond(d: Decision, first: int) -> tuple[int, dict[str, Any]]:
+            return 200, {
+                "counter": counter_view(self.config, self.state, counter, None),
+                "ticket": d.ticket,
+                "seq": self.state.seq,
+                "events": [ev.to_dict() for ev in d.events],
+            }
+
+        return await self._execute(lambda b: b.act(counter, action, **kwargs), respond, key,
+                                   f"POST counters/{counter}/{action}")
+
+    async def _execute(self, decide: Callable[[Branch], Decision],
+                       respond: Callable[[Decision, int], tuple[int, dict[str, Any]]],
+                       key: str | None, request: str, actor: str | None = None) -> Answer:
+        if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+            raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters.")
+        async with self.lock:
+            if key is not None:
+                done = await self._recall(key, request)
+                if done is not None:
+                    return done
+            for _ in range(3):  # a conflict means another writer won; catch up and decide again
+                decision = decide(self.branch)
+                first = self.state.seq + 1
+                self._apply(decision.events)
+                status, body = respond(decision, first)
+                remember = (key, Remembered(request, status, body)) if key is not None else None
+                try:
+                    await self._run(self.store.append, self.id, first, decision.events, actor, remember)
+                except SeqConflict:
+                    await self._catch_up()
+                    continue
+                except Exception as exc:
+                    await self._catch_up()
+                    raise StorageUnavailable() from exc
+                if remember is not None:
+                    self._remember(*remember)
+                self._publish(first, decision.events)
+                return Answer(status, body)
+            raise StorageUnavailable("The branch is busy with another writer; nothing was changed. Please try again.")
+
+    def _apply(self, events: list[Event]) -> None:
+        try:
+            for ev in events:
+                self.state.apply(ev)
+                if self.estimator is not None:
+                    # Observed before the commit: on the rare failed commit the
+                    # state is rebuilt, and the estimator has seen one extra event
+                    # (its online update is statistical and shrugs that off).
+                    self.estimator.observe(ev, self.state)
+        except BranchError:
+            self._set_state(self._reloaded())  # a core bug: never leave a half-applied action
+            raise
+
+    def _reloaded(self) -> BranchState:
+        state = BranchState()
+        for _, ev in self.store.events(self.id):
+            state.apply(ev)
+        return state
+
+    def _publish(self, first: int, events: list[Event]) -> None:
+        """One message per event, gap-free seqs; the last one carries the full view after the action."""
+        if self.hub is None:
+            return
+        view = self.current_view()
+        for i, ev in enumerate(events):
+            seq = first + i
+            msg = {"type": "event", "seq": seq, "event": ev.to_dict(), "view": view if seq == self.state.seq else None}
+            self.hub.publish(self.id, seq, json.dumps(msg, ensure_ascii=False))
+
+    # ------------------------------------------------------------ idempotency
+    async def _recall(self, key: str, request: str) -> Answer | None:
+        r = self._remembered.get(key)
+        if r is None:
+            r = await self._run(self.store.recall, self.id, key)
+        if r is None:
+            return None
+        if r.request != request:
+            raise InvalidInput(f"This Idempotency-Key was already used for another request ({r.request}); "
+                               "use a new key for each action.")
+        return Answer(r.status, r.response, replayed=True)
+
+    def _remember(self, key: str, r: Remembered) -> None:
+        self._remembered[key] = r
+        if len(self._remembered) > REMEMBERED_IN_MEMORY:
+            self._remembered.popitem(last=False)
+
+    # ------------------------------------------------------------ import
+    async def import_log(self, lines: Iterable[bytes | str]) -> dict[str, Any]:
+        """Append a JSONL log after the stored history: all of it or nothing (LogError names the line)."""
+        reader = LogReader()
+        parsed = list(reader.read(lines))
+        if not parsed:
+            raise InvalidInput("The log holds no events.")
+        async with self.lock:
+            probe = _fold_onto(self.state, parsed)
+            first = self.state.seq + 1
+            try:
+                await self._run(self.store.append, self.id, first, [ev for _, ev in parsed], "import", None)
+            except SeqConflict:
+                await self._catch_up()
+                raise IllegalAction("The branch changed during the import; nothing was imported. Try again.",
+                                    "导入期间网点数据有变化,未导入任何事件,请重试。") from None
+            except Exception as exc:
+                await self._catch_up()
+                raise StorageUnavailable() from exc
+            if self.estimator is not None:  # feed it the imported events now that they are stored
+                probe = copy.deepcopy(self.state)
+                for _, ev in parsed:
+                    probe.apply(ev)
+                    self.estimator.observe(ev, probe)
+            self._set_state(probe)
+            if self.hub is not None:
+                self.hub.reset(self.id)
+            return {"imported": len(parsed), "seq": probe.seq, "warnings": reader.warnings}
+
+    # ------------------------------------------------------------ plumbing
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking storage work on the writer thread, keeping the event loop free."""
+        if self.writer is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.writer, partial(fn, *args))
+
+
+def _fold_onto(state: BranchState, parsed: list[tuple[int, Event]]) -> BranchState:
+    """A copy of `state` with the log folded in, or LogError naming the first line that does not fit."""
+    probe = copy.deepcopy(state)
+    number, first = parsed[0]
+    if probe.last_ts is not None and first.ts < probe.last_ts:
+        raise LogError(number, f"events out of order: {first.to_dict()['ts']} is before the branch's last "
+                               "stored event; import only history that comes after it")
+    for number, ev in parsed:
+        try:
+            probe.apply(ev)
+        except BranchError as exc:
+            raise LogError(number, exc.message) from None
+    return probe
+
+
+def _action_params(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check a counter action's body against the parameters the core's method takes."""
+    method = getattr(Branch, action.replace("-", "_"), None) if action in ACTIONS else None
+    if method is None:
+        raise InvalidInput(f"Unknown action '{action}'; allowed: {', '.join(ACTIONS)}.")
+    accepted = {n: p for n, p in inspect.signature(method).parameters.items() if n not in ("self", "counter")}
+    extra = sorted(set(params) - set(accepted))
+    if extra:
+        allowed = ", ".join(accepted) or "none"
+        raise InvalidInput(f"'{action}' does not take {', '.join(extra)}; its parameters: {allowed}.")
+    missing = [n for n, p in accepted.items() if p.default is inspect.Parameter.empty and n not in params]
+    if missing:
+        raise InvalidInput(f"'{action}' needs {', '.join(missing)}.")
+    return params
+
+
+def _as_input(lookup: Callable[[str], Any], value: str) -> None:
+    """A name in a request body that does not exist is invalid input (422), not a missing page."""
+    try:
+        lookup(value)
+    except NotFound as exc:
+        raise InvalidInput(exc.message, exc.message_zh) from None

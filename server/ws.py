@@ -1,0 +1,111 @@
+"""The screens' live feed: WebSocket /ws/v1/branches/{branch}.
+
+On connect: a snapshot (or, with ?since=SEQ, just the messages missed since
+SEQ when the hub still has them). Then every event, in seq order. Each screen
+has its own queue in the hub; this module only moves that queue to the socket,
+so a screen that cannot keep up affects nobody else (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from server.hub import RESYNC, Hub
+from server.screens import Screen, ScreenRegistry
+from server.service import BranchService
+
+router = APIRouter()
+MAX_CLIENT_MESSAGE = 4096  # hello and ping are tiny; anything bigger is ignored
+
+
+@router.websocket("/ws/v1/branches/{branch}")
+async def feed(ws: WebSocket, branch: str, since: int | None = None,
+               screen_kind: Annotated[str | None, Query(alias="screen")] = None) -> None:
+    services: dict[str, BranchService] = ws.app.state.services
+    hub: Hub = ws.app.state.hub
+    registry: ScreenRegistry = ws.app.state.screens
+    svc = services.get(branch)
+    if svc is None:
+        await ws.close(code=4404, reason=f"unknown branch {branch}"[:120])
+        return
+    await ws.accept()
+    client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    screen = registry.add(branch, client, svc.branch.now())
+    if screen_kind:
+        screen.kind = screen_kind[:32]
+    async with svc.lock:  # snapshot and subscription at the same seq: nothing missed, nothing twice
+        sub = hub.subscribe(branch)
+        missed = hub.replay(branch, since, svc.state.seq) if since is not None else None
+        first = [_snapshot(svc)] if missed is None else missed
+        screen.seq = svc.state.seq
+    sender = asyncio.create_task(_send(ws, svc, sub, screen, first))
+    try:
+        await _receive(ws, svc, sub, screen)
+    finally:
+        sender.cancel()
+        hub.unsubscribe(sub)
+        registry.remove(screen)
+
+
+def _snapshot(svc: BranchService) -> str:
+    return json.dumps({"type": "snapshot", **svc.current_view()}, ensure_ascii=False)
+
+
+async def _send(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen, first: list[str]) -> None:
+    try:
+        for text in first:
+            await ws.send_text(text)
+        while True:
+            seq, text = await sub.get()
+            if text == RESYNC:
+                async with svc.lock:
+                    text, seq = _snapshot(svc), svc.state.seq
+                screen.seq = seq
+            elif seq is not None:
+                if seq <= screen.seq:
+                    continue  # already in the snapshot this screen got
+                screen.seq = seq
+            await ws.send_text(text)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        await _close_quietly(ws)
+
+
+async def _receive(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen) -> None:
+    """Hello and ping from the screen; anything else is ignored.
+
+    A pong goes through the screen's own queue, so only the sender task ever
+    writes to the socket.
+    """
+    while True:
+        try:
+            text = await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return
+        screen.last_seen = svc.branch.now()
+        msg = _parse(text)
+        if msg.get("type") == "hello":
+            screen.kind = str(msg.get("screen") or "unknown")[:32]
+            screen.id = str(msg["id"])[:64] if msg.get("id") is not None else None
+        elif msg.get("type") == "ping":
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue resyncs anyway
+                sub.queue.put_nowait((None, json.dumps({"type": "pong", "seq": svc.state.seq})))
+
+
+def _parse(text: str) -> dict[str, Any]:
+    if len(text) > MAX_CLIENT_MESSAGE:
+        return {}
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return {}
+    return msg if isinstance(msg, dict) else {}
+
+
+async def _close_quietly(ws: WebSocket) -> None:
+    with contextlib.suppress(Exception):  # already closed: nothing to do
+        await ws.close()
