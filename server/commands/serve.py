@@ -1,0 +1,52 @@
+"""`branchq serve [--demo] [--host] [--port]`: run the ticket server under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from server.settings import DEMO_CONFIG, Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the ticket server (API, WebSocket feed and screens)")
+    p.add_argument("--demo", action="store_true", help="run the demo branch (server/branches/demo.toml) on SQLite")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, BRANCHQ_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000, BRANCHQ_PORT)")
+    p.set_defaults(run=run)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the command line's choices on top."""
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "demo", False):
+        overrides["branch_configs"] = [DEMO_CONFIG]
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = settings_from(args)
+    try:
+        configs = settings.configs()
+    except Exception as exc:  # a bad config file: say which, do not start
+        print(f"branchq serve: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    print(f"branchq: storing events in {settings.db_url.split('@')[-1]}")
+    print(f"  API docs        {base}/docs")
+    for branch in configs:
+        print(f"  lobby display   {base}/display/{branch}")
+        print(f"  kiosk           {base}/kiosk/{branch}")
+        print(f"  teller console  {base}/teller/{branch}")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                ws_max_size=64 * 1024)
+    return 0
