@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from server import api, http_errors, pages, ws
+from server import api, http_errors, pages, screen_api, ws
 from server.core.clock import Clock
 from server.core.config import BranchConfig
 from server.core.estimates import EstimatorLike
@@ -76,6 +76,7 @@ def create_app(
     http_errors.install(app)
     app.include_router(api.router)
     app.include_router(ws.router)
+    app.include_router(screen_api.router)  # figures, ticket QR codes, receipt printing
     pages.mount(app, FRONTEND_ROOT)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
     return app

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     branch_configs: list[Path] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
+    # Screens: the address phones use to reach the ticket page (the kiosk's QR code),
+    # when it differs from the one the kiosk uses; an ESC/POS printer "host[:port]".
+    public_url: str | None = None
+    printer: str | None = None
 
     # Limits that keep a bad client from hurting the branch.
     max_body_bytes: int = 64 * 1024  # an action body is a few hundred bytes
