@@ -1,0 +1,81 @@
+"""Export and import of the event log: same state after a round trip; a bad file stores nothing."""
+
+from __future__ import annotations
+
+import json
+
+from server.cli import main
+from tests.serverkit import API, client, stored_events, without_times
+
+
+def _a_morning(c, clock):
+    """A few minutes of a branch: tickets, calls, a service, a pause and a transfer."""
+    for service in ("A", "B", "A", "V", "C"):
+        c.post(f"{API}/tickets", json={"service": service})
+        clock.advance(20)
+    for counter in ("1", "3", "5"):
+        c.post(f"{API}/counters/{counter}/open")
+    c.post(f"{API}/counters/1/call-next")
+    c.post(f"{API}/counters/1/start")
+    clock.advance(90)
+    c.post(f"{API}/counters/1/finish")
+    c.post(f"{API}/counters/3/call-next")
+    c.post(f"{API}/counters/3/start")
+    c.post(f"{API}/counters/3/transfer", json={"service": "B"})
+    c.post(f"{API}/counters/5/pause", json={"reason": "meeting"})
+
+
+def test_api_round_trip_gives_the_same_state(tmp_path, clock):
+    """Exporting a branch and importing the file into an empty one rebuilds the same view and log."""
+    with client(tmp_path / "a", clock) as c:
+        _a_morning(c, clock)
+        log = c.get(f"{API}/events").content
+        view = without_times(c.get(f"{API}/state").json())
+    with client(tmp_path / "b", clock) as c:
+        r = c.post(f"{API}/events", content=log, headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200 and r.json()["imported"] == len(log.splitlines())
+        assert without_times(c.get(f"{API}/state").json()) == view
+        assert c.get(f"{API}/events").content == log
+        clock.advance(5)
+        assert c.post(f"{API}/tickets", json={"service": "A"}).json()["ticket"] == "A003"
+
+
+def test_cli_round_trip_gives_the_same_state(tmp_path, clock, monkeypatch, capsys):
+    """branchq export writes the log; branchq import into a fresh data dir folds to the same state."""
+    with client(tmp_path / "a", clock) as c:
+        _a_morning(c, clock)
+        view = without_times(c.get(f"{API}/state").json())
+    out = tmp_path / "demo.jsonl"
+    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "a"))
+    assert main(["export", "--out", str(out)]) == 0
+    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "b"))
+    assert main(["import", str(out)]) == 0
+    assert f"imported {len(out.read_text().splitlines())} events" in capsys.readouterr().out
+    with client(tmp_path / "b", clock) as c:
+        assert without_times(c.get(f"{API}/state").json()) == view
+
+
+def test_cli_import_of_a_broken_file_stores_nothing(tmp_path, clock, monkeypatch, capsys):
+    """A file with one malformed line fails with that line's number and leaves the store empty."""
+    with client(tmp_path / "a", clock) as c:
+        _a_morning(c, clock)
+        lines = c.get(f"{API}/events").text.splitlines()
+    lines[5] = lines[5][:-1]  # cut the closing brace
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "b"))
+    assert main(["import", str(bad)]) == 1
+    assert "line 6: not valid JSON" in capsys.readouterr().err
+    with client(tmp_path / "b", clock) as c:
+        assert stored_events(c) == []
+
+
+def test_importing_another_setup_then_acting_records_ours_first(tmp_path, clock, demo_day_log):
+    """After importing the shared demo day (another set-up), the next action re-records this branch's config."""
+    with client(tmp_path, clock) as c:
+        r = c.post(f"{API}/events", content=demo_day_log.read_bytes())
+        assert r.status_code == 200 and r.json()["imported"] == 1053
+        clock.set(clock.now().replace(hour=18))  # after the imported day's last event
+        assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 201
+        tail = [json.loads(line)["type"] for line in stored_events(c)[-2:]]
+        assert tail == ["branch_config", "ticket_issued"]

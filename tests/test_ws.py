@@ -1,0 +1,122 @@
+"""The screens' WebSocket feed: snapshot, deltas, resume, and isolation from slow screens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from server.hub import RESYNC, Hub
+from tests.serverkit import API, client
+
+WS = "/ws/v1/branches/demo"
+
+
+@pytest.fixture
+def c(tmp_path, clock):
+    with client(tmp_path, clock, ws_history=8) as c:
+        yield c
+
+
+def _recv(ws):
+    return json.loads(ws.receive_text())
+
+
+def test_connect_gets_a_snapshot_with_seq(c):
+    """A new screen first receives the full view, typed snapshot, at the current seq."""
+    c.post(f"{API}/tickets", json={"service": "A"})
+    with c.websocket_connect(WS) as ws:
+        msg = _recv(ws)
+    assert (msg["type"], msg["seq"], msg["branch"]) == ("snapshot", 2, "demo")
+    assert msg["services"][0]["tickets"][0]["ticket"] == "A001"
+
+
+def test_every_change_arrives_in_seq_order_with_the_view(c):
+    """Each event is one message with the next seq; the last of an action carries the new view."""
+    with c.websocket_connect(WS) as ws:
+        assert _recv(ws)["seq"] == 0
+        c.post(f"{API}/tickets", json={"service": "V"})
+        c.post(f"{API}/counters/4/open")
+        msgs = [_recv(ws) for _ in range(3)]
+    assert [(m["type"], m["seq"], m["event"]["type"]) for m in msgs] == [
+        ("event", 1, "branch_config"), ("event", 2, "ticket_issued"), ("event", 3, "counter_opened")]
+    assert msgs[0]["view"] is None  # the middle of an action: the view follows with its last event
+    assert msgs[1]["view"]["services"][3]["waiting"] == 1
+    assert msgs[2]["view"]["counters"][3]["status"] == "free"
+
+
+def test_resume_from_seq_gets_only_what_was_missed(c):
+    """Reconnecting with ?since=SEQ replays the later messages and no snapshot."""
+    c.post(f"{API}/tickets", json={"service": "A"})  # seq 1, 2
+    c.post(f"{API}/tickets", json={"service": "B"})  # seq 3
+    with c.websocket_connect(f"{WS}?since=2") as ws:
+        msg = _recv(ws)
+        assert (msg["type"], msg["seq"], msg["event"]["ticket"]) == ("event", 3, "B001")
+        c.post(f"{API}/tickets", json={"service": "C"})
+        assert _recv(ws)["seq"] == 4
+
+
+def test_resume_too_old_gets_a_new_snapshot(c):
+    """A screen that missed more than the hub keeps gets a snapshot instead of a gap."""
+    for _ in range(12):  # more than ws_history=8 messages
+        c.post(f"{API}/tickets", json={"service": "A"})
+    with c.websocket_connect(f"{WS}?since=1") as ws:
+        msg = _recv(ws)
+    assert (msg["type"], msg["seq"]) == ("snapshot", 13)
+
+
+def test_hello_and_ping_register_the_screen(c):
+    """A screen's hello names it in the registry; a ping is answered with the current seq."""
+    with c.websocket_connect(f"{WS}?screen=lobby") as ws:
+        _recv(ws)
+        ws.send_text(json.dumps({"type": "hello", "screen": "counter", "id": "counter-3"}))
+        ws.send_text(json.dumps({"type": "ping"}))
+        assert _recv(ws) == {"type": "pong", "seq": 0}
+        (screen,) = c.get(f"{API}/screens").json()
+        assert (screen["screen"], screen["id"]) == ("counter", "counter-3")
+    assert c.get(f"{API}/screens").json() == []
+
+
+def test_unknown_branch_feed_is_closed(c):
+    """Connecting to a branch the server does not run is refused with code 4404."""
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as exc, c.websocket_connect("/ws/v1/branches/nowhere") as ws:
+        ws.receive_text()
+    assert exc.value.code == 4404
+
+
+def test_a_slow_subscriber_never_stalls_the_others():
+    """A screen that stops reading overflows only its own queue and is told to resync; others get everything."""
+
+    async def scenario():
+        hub = Hub(queue_size=4, history=16)
+        slow, fast = hub.subscribe("demo"), hub.subscribe("demo")
+        got = []
+
+        async def read_fast():
+            while len(got) < 10:
+                got.append(await fast.get())
+
+        reader = asyncio.create_task(read_fast())
+        for seq in range(1, 11):
+            hub.publish("demo", seq, f"m{seq}")
+            await asyncio.sleep(0)  # the fast screen reads as messages come
+        await asyncio.wait_for(reader, 1)
+        return got, [slow.queue.get_nowait() for _ in range(slow.queue.qsize())], slow.dropped
+
+    got, slow_queue, dropped = asyncio.run(scenario())
+    assert got == [(s, f"m{s}") for s in range(1, 11)]
+    assert slow_queue[0] == (None, RESYNC) and len(slow_queue) <= 4 and dropped >= 1
+
+
+def test_slow_socket_does_not_delay_a_live_one(c):
+    """With one connected screen not reading at all, another screen still gets every event promptly."""
+    with c.websocket_connect(WS) as idle, c.websocket_connect(WS) as live:
+        _recv(live)
+        for _ in range(40):
+            c.post(f"{API}/tickets", json={"service": "A"})
+        seqs = [_recv(live)["seq"] for _ in range(41)]
+        assert seqs == list(range(1, 42))
+        assert _recv(idle)["type"] == "snapshot"
