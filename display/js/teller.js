@@ -205,8 +205,11 @@
     const sel = $("counter");
     if (sel.options.length !== v.counters.length) {
       sel.textContent = "";
-      for (const c of v.counters) sel.append(el("option", "", BQ.counterLabel(c))).value = c.id;
-      for (let i = 0; i < v.counters.length; i++) sel.options[i].value = v.counters[i].id;
+      for (const c of v.counters) {
+        const o = el("option", "", BQ.counterLabel(c));
+        o.value = c.id;
+        sel.append(o);
+      }
     }
     if (!counterId || !v.counters.some((c) => c.id === counterId)) counterId = v.counters[0] && v.counters[0].id;
     sel.value = counterId;
