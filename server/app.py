@@ -47,7 +47,8 @@ def create_app(
         store.create_all()
         # One writer thread: SQLite has one write lock anyway, and many threads
         # fighting for it is what makes the p99 explode (../shared notes).
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchq-writer")
+        writer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchq-writer")
+                  if settings.writer == "thread" else None)
         hub = Hub(settings.ws_queue_size, settings.ws_history)
         services = {}
         for branch_id, config in settings.configs().items():
@@ -68,7 +69,8 @@ def create_app(
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            writer.shutdown(wait=True)
+            if writer is not None:
+                writer.shutdown(wait=True)
             store.close()
 
     app = FastAPI(title="branchq", version="0.1.0", lifespan=lifespan,

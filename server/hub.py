@@ -3,13 +3,15 @@
 A slow or dead screen only fills its own queue; when it overflows, its queue
 is emptied and replaced by a single RESYNC marker, so the screen gets a fresh
 snapshot instead of a backlog (and never holds up anyone else). Each branch
-keeps a ring of recent messages so a reconnecting screen (`?since=SEQ`) gets
-exactly what it missed.
+keeps a ring of its recent events so a reconnecting screen (`?since=SEQ`)
+gets exactly what it missed.
 
-Messages are JSON text, serialised once per publish, not once per screen.
-The interface (publish / reset / subscribe / replay) is what a Redis-backed hub
-would implement for several processes (issue 4): publish would go to Redis and
-each process's listener would feed its local subscribers.
+Live messages are JSON text, serialised once per publish, not once per screen
+(and not at all when nobody watches). The ring keeps the events themselves,
+which are cheap; the view for a resume is rendered when it is asked for.
+The interface (record / publish / reset / subscribe / replay) is what a
+Redis-backed hub would implement for several processes (issue 4): both would
+go through Redis and each process's listener would feed its local screens.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 RESYNC = "__resync__"  # in a queue: "you missed messages; take a new snapshot"
 
@@ -37,7 +40,7 @@ class Subscription:
 
 @dataclass
 class _Branch:
-    ring: deque[tuple[int, str]]
+    ring: deque[tuple[int, dict[str, Any]]]  # (seq, event as in the log)
     subscribers: set[Subscription] = field(default_factory=set)
 
 
@@ -55,29 +58,33 @@ class Hub:
             b = self._branches[branch] = _Branch(deque(maxlen=self.history))
         return b
 
+    def record(self, branch: str, seq: int, event: dict[str, Any]) -> None:
+        """Keep an event for resumes; seqs must come in order without gaps."""
+        ring = self._branch(branch).ring
+        if ring and ring[-1][0] != seq - 1:
+            ring.clear()  # a gap (should not happen): resumes across it get a snapshot
+        ring.append((seq, event))
+
     def publish(self, branch: str, seq: int | None, text: str) -> None:
-        """Deliver one message to every subscriber; seq=None: not kept for resumes (a refresh)."""
-        b = self._branch(branch)
-        if seq is not None:
-            b.ring.append((seq, text))
-        for sub in b.subscribers:
+        """Deliver one message to every current subscriber (seq None: a refresh, not an event)."""
+        for sub in self._branch(branch).subscribers:
             _offer(sub, (seq, text))
 
     def reset(self, branch: str) -> None:
-        """History was rewritten wholesale (an import): forget the ring, resync everyone."""
+        """History changed wholesale (an import, another writer): forget the ring, resync everyone."""
         b = self._branch(branch)
         b.ring.clear()
         for sub in b.subscribers:
             _force_resync(sub)
 
-    def replay(self, branch: str, since: int, current: int) -> list[str] | None:
-        """Messages after `since` up to `current`, or None if the ring no longer has them all."""
+    def replay(self, branch: str, since: int, current: int) -> list[tuple[int, dict[str, Any]]] | None:
+        """Events after `since` up to `current`, or None if the ring no longer has them all."""
         if since >= current:
             return [] if since == current else None  # a seq from the future: the screen needs a snapshot
         ring = self._branch(branch).ring
         if not ring or ring[0][0] > since + 1 or ring[-1][0] < current:
             return None
-        return [text for seq, text in ring if seq > since]
+        return [(seq, ev) for seq, ev in ring if seq > since]
 
     def subscribe(self, branch: str) -> Subscription:
         sub = Subscription(branch, asyncio.Queue(self.queue_size))

@@ -236,11 +236,21 @@ class BranchService:
         """One message per event, gap-free seqs; the last one carries the full view after the action."""
         if self.hub is None:
             return
-        view = self.current_view()
-        for i, ev in enumerate(events):
-            seq = first + i
-            msg = {"type": "event", "seq": seq, "event": ev.to_dict(), "view": view if seq == self.state.seq else None}
-            self.hub.publish(self.id, seq, json.dumps(msg, ensure_ascii=False))
+        dicts = [ev.to_dict() for ev in events]
+        for i, ev in enumerate(dicts):
+            self.hub.record(self.id, first + i, ev)
+        if self.hub.subscriber_count(self.id):  # the view is rendered only for someone watching
+            for seq, text in self.event_messages(list(enumerate(dicts, start=first))):
+                self.hub.publish(self.id, seq, text)
+
+    def event_messages(self, events: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
+        """(seq, text) for events up to the current seq: the view rides on the one at the current seq."""
+        out = []
+        for seq, ev in events:
+            view = self.current_view() if seq == self.state.seq else None
+            msg = {"type": "event", "seq": seq, "event": ev, "view": view}
+            out.append((seq, json.dumps(msg, ensure_ascii=False)))
+        return out
 
     # ------------------------------------------------------------ idempotency
     async def _recall(self, key: str, request: str) -> Answer | None:

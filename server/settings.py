@@ -8,6 +8,7 @@ answer to the conventional DATABASE_URL and REDIS_URL.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     ws_queue_size: int = 256  # messages a screen may fall behind before it is resynced
     ws_history: int = 1024  # recent messages kept per branch for ?since= resumes
     refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
+    # Where commits run: one dedicated thread (the event loop stays free; default)
+    # or on the loop itself (no hand-off; bench/server.py compares the two).
+    writer: Literal["thread", "loop"] = "thread"
 
     @property
     def db_url(self) -> str:

@@ -41,7 +41,7 @@ async def feed(ws: WebSocket, branch: str, since: int | None = None,
     async with svc.lock:  # snapshot and subscription at the same seq: nothing missed, nothing twice
         sub = hub.subscribe(branch)
         missed = hub.replay(branch, since, svc.state.seq) if since is not None else None
-        first = [_snapshot(svc)] if missed is None else missed
+        first = [_snapshot(svc)] if missed is None else [text for _, text in svc.event_messages(missed)]
         screen.seq = svc.state.seq
     sender = asyncio.create_task(_send(ws, svc, sub, screen, first))
     try:

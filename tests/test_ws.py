@@ -53,6 +53,7 @@ def test_resume_from_seq_gets_only_what_was_missed(c):
     with c.websocket_connect(f"{WS}?since=2") as ws:
         msg = _recv(ws)
         assert (msg["type"], msg["seq"], msg["event"]["ticket"]) == ("event", 3, "B001")
+        assert msg["view"]["seq"] == 3  # the last missed message brings the current view
         c.post(f"{API}/tickets", json={"service": "C"})
         assert _recv(ws)["seq"] == 4
 
@@ -101,6 +102,7 @@ def test_a_slow_subscriber_never_stalls_the_others():
 
         reader = asyncio.create_task(read_fast())
         for seq in range(1, 11):
+            hub.record("demo", seq, {"type": "abandoned"})
             hub.publish("demo", seq, f"m{seq}")
             await asyncio.sleep(0)  # the fast screen reads as messages come
         await asyncio.wait_for(reader, 1)

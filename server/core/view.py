@@ -7,6 +7,7 @@ read this one shape, over REST (`GET state`) and the WebSocket.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -106,10 +107,9 @@ def people_ahead(state: BranchState, t: Ticket) -> int | None:
     """
     if t.status is not TicketStatus.WAITING:
         return None
-    for i, (_, number) in enumerate(state.queues.get(t.service, ())):
-        if number == t.number:
-            return i
-    return None
+    queue = state.queues.get(t.service, [])
+    i = bisect.bisect_left(queue, (t.order, t.number))  # the queue is kept sorted by place in line
+    return i if i < len(queue) and queue[i][1] == t.number else None
 
 
 def recent_calls(state: BranchState) -> list[dict[str, Any]]:
