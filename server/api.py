@@ -6,11 +6,13 @@ shapes of bodies and answers are documented in docs/api.md.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.core.errors import InvalidInput, NotFound
@@ -55,11 +57,16 @@ def branch_service(branch: str, request: Request) -> BranchService:
 Service = Annotated[BranchService, Depends(branch_service)]
 
 
-def _reply(answer: Answer, response: Response) -> dict[str, Any]:
-    response.status_code = answer.status
-    if answer.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return answer.body
+class FastJSON(JSONResponse):
+    """JSON without FastAPI's re-validation of an already-built dict (a third of an action's time)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _reply(answer: Answer) -> FastJSON:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return FastJSON(answer.body, status_code=answer.status, headers=headers)
 
 
 @router.get("/health")
@@ -81,10 +88,9 @@ async def services(svc: Service) -> list[dict[str, Any]]:
     return await svc.services()
 
 
-@router.post("/branches/{branch}/tickets", status_code=201)
-async def issue_ticket(svc: Service, body: TicketRequest, response: Response,
-                       key: IdempotencyKey = None) -> dict[str, Any]:
-    return _reply(await svc.issue_ticket(body.service, body.channel, key), response)
+@router.post("/branches/{branch}/tickets", status_code=201, response_class=FastJSON)
+async def issue_ticket(svc: Service, body: TicketRequest, key: IdempotencyKey = None) -> FastJSON:
+    return _reply(await svc.issue_ticket(body.service, body.channel, key))
 
 
 @router.get("/branches/{branch}/tickets/{ticket}")
@@ -92,17 +98,17 @@ async def ticket(svc: Service, ticket: str) -> dict[str, Any]:
     return await svc.ticket(ticket)
 
 
-@router.post("/branches/{branch}/counters/{counter}/{action}")
-async def counter_action(svc: Service, counter: str, action: str, response: Response,
+@router.post("/branches/{branch}/counters/{counter}/{action}", response_class=FastJSON)
+async def counter_action(svc: Service, counter: str, action: str,
                          body: Annotated[CounterActionRequest | None, Body()] = None,
-                         key: IdempotencyKey = None) -> dict[str, Any]:
+                         key: IdempotencyKey = None) -> FastJSON:
     params = body.model_dump(exclude_none=True) if body is not None else {}
-    return _reply(await svc.act(counter, action, params, key), response)
+    return _reply(await svc.act(counter, action, params, key))
 
 
-@router.get("/branches/{branch}/state")
-async def state(svc: Service) -> dict[str, Any]:
-    return await svc.view()
+@router.get("/branches/{branch}/state", response_class=FastJSON)
+async def state(svc: Service) -> FastJSON:
+    return FastJSON(await svc.view())
 
 
 @router.get("/branches/{branch}/events", response_class=Response,

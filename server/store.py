@@ -16,6 +16,8 @@ is what keeps the log linear.
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,11 +105,20 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite's hot path skips SQLAlchemy: one DB-API connection kept open,
+        # two prepared INSERTs and a commit (~25 us instead of ~125 us per
+        # action). Other databases go through SQLAlchemy core.
+        self._sqlite = url.startswith("sqlite")
+        self._raw: Any = None
+        self._raw_lock = threading.Lock()
 
     def create_all(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=[_EVENTS, _IDEM])
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self.engine.dispose()
 
     # ------------------------------------------------------------------ writes
@@ -123,6 +134,8 @@ class Store:
 
         Raises SeqConflict if any of those seqs is taken (someone else wrote).
         """
+        if self._sqlite:
+            return self._append_sqlite(branch, first_seq, events, actor, remember)
         rows = [
             {"branch": branch, "seq": first_seq + i, "ts": _utc(ev.ts), "type": ev.type,
              "payload": ev.to_json(), "actor": actor}
@@ -141,6 +154,31 @@ class Store:
                     })
         except IntegrityError as exc:
             raise SeqConflict(str(exc.orig)) from None
+
+    def _append_sqlite(self, branch: str, first_seq: int, events: list[Event], actor: str | None,
+                       remember: tuple[str, Remembered] | None) -> None:
+        rows = [(branch, first_seq + i, _sqlite_ts(ev.ts), ev.type, ev.to_json(), actor) for i, ev in enumerate(events)]
+        with self._raw_lock:
+            if self._raw is None:
+                self._raw = self.engine.raw_connection()  # with the WAL pragmas of make_engine
+            conn = self._raw
+            try:
+                # The driver opens the transaction before the first INSERT;
+                # commit() makes events and the answer durable together.
+                if rows:
+                    conn.executemany(_SQLITE_EVENT, rows)
+                if remember is not None:
+                    key, r = remember
+                    conn.execute(_SQLITE_IDEM, (branch, key, r.request, r.status,
+                                                json.dumps(r.response, ensure_ascii=False),
+                                                first_seq + len(events) - 1))
+                conn.commit()
+            except sqlite3.IntegrityError as exc:
+                conn.rollback()
+                raise SeqConflict(str(exc)) from None
+            except BaseException:
+                conn.rollback()
+                raise
 
     # ------------------------------------------------------------------- reads
     def events(self, branch: str, after_seq: int = 0) -> list[tuple[int, Event]]:
@@ -175,6 +213,15 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         return Remembered(row.request, row.status, json.loads(row.response)) if row else None
+
+
+_SQLITE_EVENT = "INSERT INTO events (branch, seq, ts, type, payload, actor) VALUES (?, ?, ?, ?, ?, ?)"
+_SQLITE_IDEM = "INSERT INTO idempotency (branch, key, request, status, response, seq) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    """The text SQLAlchemy's DateTime writes on SQLite (UTC), so its range queries match."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _utc(ts: datetime) -> datetime:
