@@ -1,0 +1,257 @@
+"""Benchmark: branchq's actions against a bare FastAPI + SQLModel insert, in one run.
+
+    .venv/bin/python bench/server.py [--seconds 5] [--writers thread,loop]
+
+Starts each server as its own uvicorn process on loopback (no access log) and
+drives it with a small raw-socket HTTP/1.1 keep-alive client (so the client's
+own cost stays low on a 2-core machine), at 1 and 32 connections, each for a
+bounded time. Prints requests/s, p50 and p99 for:
+  bare insert  - POST one SQLModel row into SQLite (WAL, synchronous=NORMAL)
+  tickets      - branchq POST /tickets
+  call-next    - branchq POST /counters/{c}/call-next at 40 open counters; each
+                 connection is one teller: issue a ticket, call-next, no-show
+                 (only call-next is timed; the queue stays short, as in a branch)
+and the ratios to the bare insert. Targets: tickets >= 0.5x bare, p99 at one
+connection <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)  # this file is named server.py: let `import server` find the package
+COUNTERS = 40
+
+
+# ---------------------------------------------------------------- servers
+class Row(SQLModel, table=True):
+    """The bare baseline's table: one row per request."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str
+    channel: str
+
+
+def serve_bare(port: int, data: Path) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+    from sqlalchemy import event
+
+    engine = create_engine(f"sqlite:///{data / 'bare.db'}", connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _):  # type: ignore[no-untyped-def]
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+
+    SQLModel.metadata.create_all(engine)
+    app = FastAPI()
+
+    @app.post("/rows", status_code=201)
+    def insert(row: Row) -> Row:  # the FastAPI/SQLModel tutorial's shape
+        with Session(engine) as session:
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def serve_branchq(port: int, data: Path, writer: str) -> None:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    config = data / "bench.toml"
+    config.write_text(_bench_config(), encoding="utf-8")
+    settings = Settings(data_dir=data, branch_configs=[config], writer=writer)  # type: ignore[arg-type]
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def _bench_config() -> str:
+    lines = ['branch = "bench"', 'name = "bench"',
+             '[[services]]\nid = "A"\nname = "A"\nprefix = "A"',
+             '[[services]]\nid = "B"\nname = "B"\nprefix = "B"']
+    lines += [f'[[counters]]\nid = "{i}"\nname = "{i}"\nservices = ["B"]' for i in range(1, COUNTERS + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def start(kind: str, data: Path, writer: str = "thread") -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--dir", str(data),
+                             "--writer", writer], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{kind} server did not start")
+
+
+# ---------------------------------------------------------------- client
+class Conn:
+    """One keep-alive HTTP/1.1 connection, as lean as a client can be in Python."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, path: str, body: bytes = b"{}") -> tuple[int, bytes]:
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def drive(port: int, conns: int, seconds: float, step) -> tuple[int, list[float], int]:  # type: ignore[no-untyped-def]
+    """Run `step(conn, index, latencies)` on every connection until time is up."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal errors
+        c = Conn(port)
+        await c.open()
+        while time.perf_counter() < stop:
+            if not await step(c, i, latencies):
+                errors += 1
+        c.close()
+
+    await asyncio.gather(*(worker(i) for i in range(conns)))
+    return len(latencies), latencies, errors
+
+
+async def timed(c: Conn, path: str, body: bytes, expect: int, latencies: list[float]) -> bool:
+    t0 = time.perf_counter()
+    status, _ = await c.post(path, body)
+    latencies.append(time.perf_counter() - t0)
+    return status == expect
+
+
+def bare_step(c, i, lat):  # type: ignore[no-untyped-def]
+    return timed(c, "/rows", b'{"service": "A", "channel": "kiosk"}', 201, lat)
+
+
+API = "/api/v1/branches/bench"
+
+
+def ticket_step(c, i, lat):  # type: ignore[no-untyped-def]
+    return timed(c, f"{API}/tickets", b'{"service": "A"}', 201, lat)
+
+
+async def teller_step(c, i, lat):  # type: ignore[no-untyped-def]
+    counter = i % COUNTERS + 1
+    await c.post(f"{API}/tickets", b'{"service": "B"}')
+    ok = await timed(c, f"{API}/counters/{counter}/call-next", b"{}", 200, lat)
+    await c.post(f"{API}/counters/{counter}/no-show")
+    return ok
+
+
+async def open_counters(port: int) -> None:
+    c = Conn(port)
+    await c.open()
+    for i in range(1, COUNTERS + 1):
+        status, body = await c.post(f"{API}/counters/{i}/open")
+        assert status == 200, body
+    c.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))] * 1000 if s else float("nan")
+
+
+def run(port: int, conns: int, seconds: float, step, label: str, results: dict) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(drive(port, conns, min(0.5, seconds), step))  # warm-up, not counted
+    n, lat, errors = asyncio.run(drive(port, conns, seconds, step))
+    r = {"rps": n / seconds, "p50": pct(lat, 50), "p99": pct(lat, 99), "errors": errors}
+    results[(label, conns)] = r
+    print(f"  {label:<22}{conns:>4} conn  {r['rps']:>8.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms"
+          f"  errors {errors}", flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--writers", default="thread", help="branchq writer modes to compare: thread,loop")
+    ap.add_argument("--serve", choices=["bare", "branchq"], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--writer", default="thread", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve == "bare":
+        serve_bare(args.port, args.dir)
+        return 0
+    if args.serve == "branchq":
+        serve_branchq(args.port, args.dir, args.writer)
+        return 0
+
+    results: dict = {}
+    print(f"bench/server.py: {args.seconds:.0f} s per measurement, loopback, uvicorn without access log")
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = start("bare", Path(tmp))
+        try:
+            for conns in (1, 32):
+                run(port, conns, args.seconds, bare_step, "bare insert", results)
+        finally:
+            proc.terminate()
+            proc.wait()
+        for writer in args.writers.split(","):
+            data = Path(tmp) / writer
+            data.mkdir()
+            proc, port = start("branchq", data, writer)
+            try:
+                asyncio.run(open_counters(port))
+                for conns in (1, 32):
+                    run(port, conns, args.seconds, ticket_step, f"tickets ({writer})", results)
+                for conns in (1, 32):
+                    run(port, conns, args.seconds, teller_step, f"call-next ({writer})", results)
+            finally:
+                proc.terminate()
+                proc.wait()
+    print("ratios to the bare insert (throughput):")
+    for (label, conns), r in results.items():
+        if label != "bare insert":
+            print(f"  {label:<22}{conns:>4} conn  {r['rps'] / results[('bare insert', conns)]['rps']:.2f}x")
+    ok = all(r["rps"] >= 0.5 * results[("bare insert", conns)]["rps"]
+             for (label, conns), r in results.items() if label.startswith("tickets"))
+    p99 = max(r["p99"] for (label, conns), r in results.items() if label != "bare insert" and conns == 1)
+    print(f"targets: tickets >= 0.5x bare: {'met' if ok else 'NOT met'}; "
+          f"p99 at 1 connection <= 5 ms: {'met' if p99 <= 5 else 'NOT met'} ({p99:.2f} ms)")
+    print(json.dumps({f"{k[0]} @{k[1]}": v for k, v in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
