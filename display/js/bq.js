@@ -305,6 +305,8 @@
         this.lastPing = Date.now();
         this.lastHeard = Date.now();
         this.hello();
+        // Resuming with nothing missed, the server sends nothing: the view we hold is current.
+        if (this.view) { this.lastData = new Date(); this._setConnected(true); }
       };
       ws.onmessage = (m) => this._message(m.data);
       ws.onclose = () => {
@@ -363,7 +365,12 @@
       try { msg = JSON.parse(text); } catch (e) { return; }
       this.lastHeard = Date.now();
       const type = msg.type;
-      if (type === "pong") { this.pongs = true; return; }
+      if (type === "pong") {
+        this.pongs = true;
+        if (this.view && (msg.seq == null || msg.seq === this.seq)) this.lastData = new Date(); // still current
+        else if (msg.seq != null && this.seq != null && msg.seq > this.seq) this.scheduleRefresh(); // missed something
+        return;
+      }
       if (type === "snapshot") {
         this.seq = msg.seq != null ? msg.seq : this.seq;
         this._setConnected(true);
@@ -389,7 +396,12 @@
         if (this.opts.onEvent) for (const e of evs) this.opts.onEvent(e, this.view);
         return;
       }
-      if (msg.view || msg.state) { // a refresh: wait texts age even without events
+      if (type === "refresh") { // wait texts age even without events: the server resends the view
+        this._setConnected(true);
+        this._setView(normalize(msg), "refresh");
+        return;
+      }
+      if (msg.view || msg.state) {
         this._setConnected(true);
         this._setView(normalize(msg.view || msg.state), "view");
       }

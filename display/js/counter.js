@@ -34,6 +34,7 @@
         node.classList.remove("flash");
         void node.offsetWidth;
         node.classList.add("flash");
+        node.addEventListener("animationend", () => node.classList.remove("flash"), { once: true });
         if (BQ.params.get("sound") === "on") BQAnnounce.announce(latest, view);
       }
     }

@@ -98,16 +98,16 @@
     node.classList.remove("flash");
     void node.offsetWidth; // restart the animation
     node.classList.add("flash");
+    node.addEventListener("animationend", () => node.classList.remove("flash"), { once: true });
   }
 
   function announceIfNew(view, latest, why) {
-    if (!latest) return;
-    // calls is a bounded list; a recall appends the same ticket again.
-    const key = latest.ts + "|" + latest.ticket + "|" + latest.counter + "|" + (view.recent_calls || []).length;
+    // A recall appends the same ticket again with a new time: it is announced again.
+    const key = latest ? latest.ts + "|" + latest.ticket + "|" + latest.counter : "";
     if (key === lastCallKey) return;
     const first = lastCallKey === null;
     lastCallKey = key;
-    if (first || why === "snapshot") return; // do not re-announce old calls after a (re)connect
+    if (!latest || first || why === "snapshot") return; // not old calls after a (re)connect
     flash($("calling").querySelector(".now"));
     const tile = $("tiles").querySelector('[data-key="' + CSS.escape(String(latest.counter)) + '"]');
     if (tile) flash(tile);

@@ -10,7 +10,8 @@
   const { t, el, setText, syncChildren } = BQ;
   const branch = BQ.pathParts()[1] || BQ.params.get("branch") || "demo";
   const $ = (id) => document.getElementById(id);
-  const ALERT_MIN = parseFloat(BQ.params.get("alert") || "10") || 10;
+  const alertParam = parseFloat(BQ.params.get("alert"));
+  const ALERT_MIN = Number.isFinite(alertParam) && alertParam >= 0 ? alertParam : 10;
   const STALE_S = 45; // a screen pings every 15 s; three missed pings and it is flagged
   const POLL_MS = 5000;
 

@@ -1,0 +1,362 @@
+"""The screens in a real browser: Debian's Chromium driven by Playwright, against a
+real `branchq serve` process on a free port with its own data directory.
+
+Screenshots of every page at its intended size go to test-artifacts/ (gitignored);
+with BRANCHQ_DOCS_SCREENSHOT=1 the lobby's also replaces docs/lobby.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import segno
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+SIZES = {"lobby": (1920, 1080), "counter": (800, 480), "kiosk": (1080, 1920), "ticket": (390, 844),
+         "teller": (1366, 768), "manager": (1920, 1080)}
+TZ = ZoneInfo("Asia/Shanghai")
+TICKET = re.compile(r"\b[A-Z]{1,2}\d{3}\b")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+expect = sync_api.expect
+
+
+# ----------------------------------------------------------------- the server
+class Server:
+    """`branchq serve --demo` in a subprocess; restartable on the same port and data."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir), "BRANCHQ_REFRESH_SECONDS": "2"}
+        env.pop("DATABASE_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"branchq serve exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=1):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("branchq serve did not answer within 20 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def api(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        req = urllib.request.Request(f"{self.base}/api/v1/branches/demo/{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return json.load(r)  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"{method} {path} -> {e.code}: {e.read().decode()}") from None
+
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        return self.api("POST", path, body or {})
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "data")
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, server: Server) -> Iterator[Any]:
+    """open_page(kind, path) -> a page at its kind's intended size, connected to the live feed."""
+    contexts = []
+
+    def opener(kind: str, path: str, connected: bool = True) -> Any:
+        w, h = SIZES[kind]
+        ctx = browser.new_context(viewport={"width": w, "height": h}, device_scale_factor=1)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(10000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.errors = errors
+        page.goto(server.base + path)
+        if connected:
+            expect(page.locator("#bq-stamp")).to_contain_text(re.compile(r"\d\d:\d\d:\d\d"), timeout=5000)
+        return page
+
+    yield opener
+    for ctx in contexts:
+        for page in ctx.pages:
+            assert not page.errors, page.errors
+        ctx.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.wait_for_timeout(150)  # let a flash animation start from a settled frame
+    page.screenshot(path=str(path))
+    return path
+
+
+def tile(page: Any, counter: str) -> Any:
+    return page.locator(f'#tiles .tile[data-key="{counter}"]')
+
+
+# ----------------------------------------------------------------- the tests
+def test_teller_call_next_shows_on_lobby_and_counter_display_within_a_second(server: Server, open_page: Any) -> None:
+    """A call from the teller console reaches the lobby banner, its tile and the counter display within 1 s;
+    a double click calls one ticket."""
+    server.post("tickets", {"service": "B"})
+    server.post("tickets", {"service": "B"})
+    lobby = open_page("lobby", "/display/demo")
+    counter = open_page("counter", "/display/demo/counter/2")
+    teller = open_page("teller", "/teller/demo?counter=2")
+    teller.keyboard.press("o")  # open
+    expect(teller.locator("#badge")).to_have_text("空闲")
+    expect(tile(lobby, "2")).to_have_attribute("data-status", "free", timeout=1000)
+
+    start = time.monotonic()
+    teller.locator('button[data-action="call"]').dblclick()
+    expect(lobby.locator("#now-line")).to_have_text("请B001号到2号窗口", timeout=1000)
+    expect(tile(lobby, "2").locator(".number")).to_have_text("B001", timeout=1000)
+    expect(counter.locator("#number")).to_have_text("B001", timeout=1000)
+    assert time.monotonic() - start < 1.5  # the three checks together, each within its 1 s
+    expect(lobby.locator("#calling .now")).to_have_class(re.compile("flash"))
+    expect(counter.locator("#face")).to_have_class(re.compile("flash"))
+    expect(teller.locator("#cur-number")).to_have_text("B001")
+    assert server.api("GET", "tickets/B002")["status"] == "waiting"  # the double click called one ticket
+
+    teller.keyboard.press("s")  # start
+    expect(counter.locator("#state")).to_have_text("正在办理", timeout=1000)
+    shot(counter, "counter")
+    shot(teller, "teller")
+
+
+def test_pause_shows_return_time_and_close_shows_no_number(server: Server, open_page: Any) -> None:
+    """A pause with an expected return shows paused with its reason and time; a closed counter shows
+    the closed sign and no ticket number, on the lobby and on the counter display."""
+    lobby = open_page("lobby", "/display/demo")
+    counter = open_page("counter", "/display/demo/counter/4")
+    teller = open_page("teller", "/teller/demo?counter=4")
+    server.post("counters/4/open")
+    server.post("tickets", {"service": "V"})
+    server.post("counters/4/call-next")
+    server.post("counters/4/start")
+    server.post("counters/4/finish")
+    expect(teller.locator("#badge")).to_have_text("空闲")
+
+    teller.keyboard.press("p")
+    teller.locator("#reasons .chip").first.click()  # 午餐
+    teller.locator("#returns .chip", has_text="15分钟").click()
+    teller.locator("#pause-ok").click()
+    ret = server.api("GET", "state")["counters"][3]["expected_return"]
+    hhmm = datetime.fromisoformat(ret).astimezone(TZ).strftime("%H:%M")
+    t4 = tile(lobby, "4")
+    expect(t4).to_have_attribute("data-status", "paused", timeout=1000)
+    expect(t4.locator(".state")).to_have_text("临时暂停")
+    expect(t4.locator(".info")).to_have_text("午餐")
+    expect(t4.locator(".info2")).to_have_text(f"预计{hhmm}恢复")
+    expect(counter.locator("#info2")).to_have_text(f"预计{hhmm}恢复")
+
+    teller.keyboard.press("u")  # resume
+    expect(t4).to_have_attribute("data-status", "free", timeout=1000)
+    expect(teller.locator("#badge")).to_have_text("空闲")
+    teller.once("dialog", lambda d: d.accept())
+    teller.keyboard.press("c")  # close, confirmed
+    expect(t4).to_have_attribute("data-status", "closed", timeout=1000)
+    expect(t4.locator(".closed-sign")).to_be_visible()
+    expect(t4.locator(".closed-sign")).to_have_text("暂停服务")
+    assert not TICKET.search(t4.inner_text()), t4.inner_text()
+    expect(counter.locator("#sign")).to_be_visible()
+    assert not TICKET.search(counter.locator("#face").inner_text())
+    grey = t4.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert grey == "rgb(26, 31, 36)"  # greyed: the closed look, unlike any working tile
+
+
+def test_kiosk_ticket_with_qr_and_live_status_page(server: Server, open_page: Any, browser: Any) -> None:
+    """The kiosk shows number, people ahead, range and a QR code to the status page; that page
+    updates live when the ticket is called."""
+    server.post("counters/3/open")
+    server.post("tickets", {"service": "B"})
+    kiosk = open_page("kiosk", "/kiosk/demo")
+    expect(kiosk.locator('.svc-btn[data-service="B"] .count')).to_have_text("等候 1 人")
+    kiosk.locator('.svc-btn[data-service="B"]').click()
+    expect(kiosk.locator("#result")).to_be_visible()
+    expect(kiosk.locator("#r-number")).to_have_text("B002")
+    expect(kiosk.locator("#r-ahead")).to_have_text("前面还有 1 人")
+    wait = server.api("GET", "tickets/B002").get("wait") or {}
+    expect(kiosk.locator("#r-wait")).to_have_text(wait.get("text_zh") or "")
+    qr = kiosk.locator("#r-qr")
+    expect(qr).to_have_js_property("complete", True)
+    assert qr.evaluate("img => img.naturalWidth") > 100
+    # The QR code encodes the status page's address.
+    svg = urllib.request.urlopen(server.base + qr.get_attribute("src")).read()
+    buf = io.BytesIO()
+    segno.make(f"{server.base}/t/demo/B002", error="m").save(buf, kind="svg", scale=10, border=2,
+                                                             xmldecl=False, svgns=True)
+    assert svg == buf.getvalue()
+    shot(kiosk, "kiosk-ticket")
+
+    phone = open_page("ticket", "/t/demo/B002")
+    expect(phone.locator("#status")).to_have_text("排队中")
+    expect(phone.locator("#ahead")).to_have_text("前面还有 1 人")
+    shot(phone, "ticket")
+    server.post("counters/3/call-next")  # B001
+    expect(phone.locator("#ahead")).to_have_text("您是下一位", timeout=1000)
+    server.post("counters/3/no-show")
+    server.post("counters/3/call-next")  # B002
+    expect(phone.locator("#card")).to_have_attribute("data-status", "called", timeout=1000)
+    expect(phone.locator("#status")).to_have_text("请到3号窗口办理")
+    shot(phone, "ticket-called")
+    kiosk.locator("#done").click()
+    expect(kiosk.locator("#result")).to_be_hidden()
+    shot(kiosk, "kiosk")
+
+
+def test_screens_reconnect_after_a_server_restart(server: Server, open_page: Any) -> None:
+    """With the server down the lobby says so after 10 s; once it is back the lobby reconnects by itself
+    and shows the current state, with no reload."""
+    server.post("counters/1/open")
+    server.post("tickets", {"service": "A"})
+    lobby = open_page("lobby", "/display/demo")
+    lobby.evaluate("window.__marker = 1")
+    server.stop()
+    expect(lobby.locator("#bq-lost")).to_be_visible(timeout=14000)
+    expect(lobby.locator("#bq-lost")).to_contain_text("连接中断")
+    shot(lobby, "lobby-connection-lost")
+    server.start()
+    server.post("counters/1/call-next")  # a change made after the restart
+    expect(lobby.locator("#now-line")).to_have_text("请A001号到1号窗口", timeout=10000)
+    expect(lobby.locator("#bq-lost")).to_be_hidden()
+    assert lobby.evaluate("window.__marker") == 1  # same page: reconnected, not reloaded
+
+
+def test_english_mode(server: Server, open_page: Any) -> None:
+    """?lang=en shows the screens in English, with the counters' English names."""
+    server.post("counters/2/open")
+    server.post("tickets", {"service": "A"})
+    server.post("counters/2/call-next")
+    lobby = open_page("lobby", "/display/demo?lang=en")
+    expect(lobby.locator("html")).to_have_attribute("lang", "en")
+    expect(lobby.locator("#now-label")).to_have_text("Now calling")
+    expect(lobby.locator("#now-line")).to_have_text("Ticket A001 to Counter 2")
+    expect(tile(lobby, "5").locator(".closed-sign")).to_have_text("Closed")
+    expect(lobby.locator("#bq-stamp")).to_contain_text("Data as of")
+    shot(lobby, "lobby-en")
+    kiosk = open_page("kiosk", "/kiosk/demo?lang=en")
+    expect(kiosk.locator("#choose")).to_have_text("Choose a service")
+    expect(kiosk.locator('.svc-btn[data-service="B"] .nm')).to_have_text("Personal banking")
+    teller = open_page("teller", "/teller/demo?counter=2&lang=en")
+    expect(teller.locator('button[data-action="start"] span')).to_have_text("Start")
+
+
+def test_a_long_day_does_not_grow_the_lobby(server: Server, open_page: Any) -> None:
+    """An accelerated day (hundreds of customers through five counters) leaves the lobby's DOM the size it was."""
+    for c in "12345":
+        server.post(f"counters/{c}/open")
+    lobby = open_page("lobby", "/display/demo")
+
+    def day(customers: int) -> None:
+        for i in range(customers):
+            service, counter = [("A", "1"), ("B", "2"), ("V", "4"), ("C", "5"), ("B", "3")][i % 5]
+            server.post("tickets", {"service": service})
+            server.post(f"counters/{counter}/call-next")
+            server.post(f"counters/{counter}/start")
+            server.post(f"counters/{counter}/finish", {"wrapup": i % 3 == 0})
+            if i % 3 == 0:
+                server.post(f"counters/{counter}/wrapup-done")
+
+    count = "() => document.getElementsByTagName('*').length"
+    day(20)
+    expect(lobby.locator("#recent li")).to_have_count(4, timeout=3000)
+    lobby.wait_for_timeout(300)
+    before = lobby.evaluate(count)
+    day(150)
+    expect(tile(lobby, "3").locator(".state")).to_have_text("空闲", timeout=3000)
+    lobby.wait_for_timeout(300)
+    after = lobby.evaluate(count)
+    assert after == before, (before, after)
+    assert lobby.locator("#recent li").count() == 4
+
+
+def test_manager_page_alerts_and_screenshots(server: Server, open_page: Any) -> None:
+    """The manager page lists connected screens and raises "staffed but not calling"; then every page
+    is photographed at its size in a busy branch (the lobby also for the README)."""
+    for c in "1234":
+        server.post(f"counters/{c}/open")
+    for s in "AAAAABBBBBBCVV":
+        server.post("tickets", {"service": s})
+    server.post("counters/1/call-next")
+    server.post("counters/1/start")
+    server.post("counters/2/call-next")
+    server.post("counters/2/start")
+    server.post("counters/2/finish", {"wrapup": True})
+    server.post("counters/3/call-next")
+    ret = (datetime.now(UTC) + timedelta(minutes=25)).isoformat()
+    server.post("counters/4/pause", {"reason": "午餐", "expected_return": ret})
+    server.post("counters/3/recall")
+
+    lobby = open_page("lobby", "/display/demo")
+    manager = open_page("manager", "/manager/demo?alert=0")  # any wait counts: the paused counter 4 is flagged
+    expect(manager.locator("#alerts li").first).to_contain_text("4号窗口", timeout=8000)
+    waiting = sum(s["waiting"] for s in server.api("GET", "state")["services"])
+    expect(manager.locator("#k-waiting")).to_have_text(str(waiting))
+    expect(manager.locator("#screens tr", has_text="大厅屏")).to_have_count(1, timeout=8000)
+    expect(manager.locator("#rows .row")).to_have_count(5)
+    shot(manager, "manager")
+    shot(lobby, "lobby")
+    path = shot(lobby, "lobby")
+    if os.environ.get("BRANCHQ_DOCS_SCREENSHOT") == "1":
+        shutil.copyfile(path, ROOT / "docs" / "lobby.png")
