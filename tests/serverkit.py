@@ -20,9 +20,13 @@ API = "/api/v1/branches/demo"
 
 
 @contextlib.contextmanager
-def client(data_dir: Path, clock: ManualClock, **settings: Any) -> Iterator[TestClient]:
-    """A TestClient whose lifespan runs: the store, hub and demo branch are live inside the block."""
-    app = create_app(Settings(data_dir=data_dir, **settings), clock=clock)
+def client(data_dir: Path, clock: ManualClock, estimator_factory: Any = None, **settings: Any) -> Iterator[TestClient]:
+    """A TestClient whose lifespan runs: the store, hub and demo branch are live inside the block.
+
+    Without an estimator_factory the branch runs with no estimator, whatever is installed.
+    """
+    app = create_app(Settings(data_dir=data_dir, **settings), clock=clock,
+                     estimator_factory=estimator_factory or (lambda config: None))
     with TestClient(app) as c:
         yield c
 
