@@ -51,8 +51,10 @@ expect = sync_api.expect
 class Server:
     """`branchq serve --demo` in a subprocess; restartable on the same port and data."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, canned_estimator: bool = False) -> None:
         self.data_dir = data_dir
+        # the real `branchq serve`, or the same app with tests/screens_server.py's canned estimator
+        self.module = ["tests.screens_server"] if canned_estimator else ["server.cli", "serve", "--demo"]
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -63,7 +65,7 @@ class Server:
         env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir), "BRANCHQ_REFRESH_SECONDS": "2"}
         env.pop("DATABASE_URL", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(self.port)],
+            [sys.executable, "-m", *self.module, "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -99,8 +101,8 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "data")
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    s = Server(tmp_path / "data", canned_estimator=getattr(request, "param", None) == "canned")
     s.start()
     try:
         yield s
@@ -331,6 +333,40 @@ def test_a_long_day_does_not_grow_the_lobby(server: Server, open_page: Any) -> N
     assert lobby.locator("#recent li").count() == 4
 
 
+@pytest.mark.parametrize("server", ["canned"], indirect=True)
+def test_estimate_texts_reach_every_screen(server: Server, open_page: Any) -> None:
+    """Whatever the estimator says is shown: the serving and wrap-up texts on the tiles, the join range
+    per service on the lobby and kiosk, the ticket's range, why and "turn soon" on the phone."""
+    server.post("counters/1/open")
+    server.post("counters/2/open")
+    for s in "AAB":
+        server.post("tickets", {"service": s})
+    server.post("counters/1/call-next")
+    server.post("counters/1/start")
+    server.post("counters/2/call-next")
+    server.post("counters/2/start")
+    server.post("counters/2/finish", {"wrapup": True})
+    lobby = open_page("lobby", "/display/demo")
+    expect(tile(lobby, "1").locator(".info")).to_have_text("该客户办理时长大约为5–15分钟")
+    expect(tile(lobby, "2").locator(".info")).to_have_text("上笔业务还未办结,仍需3分钟")
+    join = {s["id"]: s["join"]["text_zh"] for s in server.api("GET", "state")["services"]}
+    expect(lobby.locator('#services [data-key="B"] .wait')).to_have_text(join["B"])
+    expect(lobby.locator('#services [data-key="C"] .wait')).to_have_text("暂无窗口办理此业务")
+    kiosk = open_page("kiosk", "/kiosk/demo")
+    expect(kiosk.locator('.svc-btn[data-service="A"] .wait')).to_have_text(join["A"])
+    kiosk.locator('.svc-btn[data-service="A"]').click()
+    expect(kiosk.locator("#r-number")).to_have_text("A003")
+    wait = server.api("GET", "tickets/A003")["wait"]
+    expect(kiosk.locator("#r-wait")).to_have_text(wait["text_zh"])
+    phone = open_page("ticket", "/t/demo/B001")
+    expect(phone.locator("#wait")).to_have_text(server.api("GET", "tickets/B001")["wait"]["text_zh"])
+    expect(phone.locator("#why")).to_have_text("前面还有0人,1个窗口办理")
+    expect(phone.locator("#soon")).to_be_visible()  # p_soon 0.9
+    counter = open_page("counter", "/display/demo/counter/1?lang=en")
+    expect(counter.locator("#info")).to_have_text("This customer: about 5–15 min")
+
+
+@pytest.mark.parametrize("server", ["canned"], indirect=True)
 def test_manager_page_alerts_and_screenshots(server: Server, open_page: Any) -> None:
     """The manager page lists connected screens and raises "staffed but not calling"; then every page
     is photographed at its size in a busy branch (the lobby also for the README)."""

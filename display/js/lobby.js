@@ -90,7 +90,7 @@
       const served = view.counters.some((c) => (c.services || []).includes(s.id) &&
         !["closed", "paused"].includes(c.status));
       setText(wait, text || (served ? "" : t("noCounter")));
-      wait.classList.toggle("none", !text);
+      wait.classList.toggle("none", !text || s.join.available === false);
     });
   }
 

@@ -25,7 +25,7 @@
       cCalled: "近1小时叫号", cJoin: "现在取号预计",
       timelineTitle: "窗口状态(今日)", screensTitle: "在线屏幕", sKind: "屏幕", sId: "编号", sAddr: "地址",
       sSeen: "最近心跳", sPhones: "顾客手机排队页", linksTitle: "模拟与报告", lReports: "模拟报告", lApi: "API 文档",
-      lLobby: "大厅屏", lKiosk: "取号机", lTeller: "柜员台", ago: "{n}秒前", minutes: "{n}分钟", none: "—",
+      lLobby: "大厅屏", lKiosk: "取号机", lTeller: "柜员台", ago: "{n}秒前", minutes: "{n}分钟", underMinute: "不到1分钟", none: "—",
       lobby: "大厅屏", counter: "窗口屏", kiosk: "取号机", teller: "柜员台", manager: "经理页", ticket: "手机",
       st_free: "空闲", st_calling: "叫号", st_serving: "办理", st_wrapup: "后台处理", st_paused: "暂停", st_closed: "关闭",
       served: "办结{n}",
@@ -39,7 +39,7 @@
       cCalled: "Called, last hour", cJoin: "If you join now",
       timelineTitle: "Counter states today", screensTitle: "Connected screens", sKind: "Screen", sId: "Id", sAddr: "Address",
       sSeen: "Last heartbeat", sPhones: "Customers' phones", linksTitle: "Simulation and reports", lReports: "Simulator reports", lApi: "API docs",
-      lLobby: "Lobby", lKiosk: "Kiosk", lTeller: "Teller", ago: "{n} s ago", minutes: "{n} min", none: "—",
+      lLobby: "Lobby", lKiosk: "Kiosk", lTeller: "Teller", ago: "{n} s ago", minutes: "{n} min", underMinute: "< 1 min", none: "—",
       lobby: "Lobby", counter: "Counter", kiosk: "Kiosk", teller: "Teller", manager: "Manager", ticket: "Phone",
       st_free: "Free", st_calling: "Calling", st_serving: "Serving", st_wrapup: "Back office", st_paused: "Paused", st_closed: "Closed",
       served: "{n} served",
@@ -72,7 +72,7 @@
   let view = null;
   let figs = null;
 
-  const dur = (s) => (s == null ? t("none") : t("minutes", { n: Math.floor(s / 60) }));
+  const dur = (s) => (s == null ? t("none") : s < 60 ? t("underMinute") : t("minutes", { n: Math.floor(s / 60) }));
   const pct = (x) => (x == null ? t("none") : Math.round(x * 100) + "%");
 
   function renderFigures() {

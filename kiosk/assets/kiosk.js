@@ -60,7 +60,7 @@
       const served = v.counters.some((c) => (c.services || []).includes(s.id) && !["closed", "paused"].includes(c.status));
       const w = b.querySelector(".wait");
       setText(w, text || (served ? "" : t("noCounter")));
-      w.classList.toggle("none", !text);
+      w.classList.toggle("none", !text || s.join.available === false);
     });
   }
 
