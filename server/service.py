@@ -32,7 +32,7 @@ from server.core.events import Event, LogReader
 from server.core.state import BranchState
 from server.core.view import branch_view, counter_view, service_view, ticket_view
 from server.hub import Hub
-from server.store import Remembered, SeqConflict, Store
+from server.store import KeyTaken, Remembered, SeqConflict, Store
 
 T = TypeVar("T")
 MAX_KEY_LENGTH = 128
@@ -106,6 +106,9 @@ class BranchService:
             if self.estimator is not None:
                 self.estimator.observe(ev, state)
         self._set_state(state)
+        self._remembered.clear()
+        for key, r in self.store.recent_keys(self.id, REMEMBERED_IN_MEMORY):
+            self._remember(key, r)
 
     def _set_state(self, state: BranchState) -> None:
         self.state = state
@@ -189,10 +192,8 @@ class BranchService:
         if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
             raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters.")
         async with self.lock:
-            if key is not None:
-                done = await self._recall(key, request)
-                if done is not None:
-                    return done
+            if key is not None and key in self._remembered:
+                return self._replay(self._remembered[key], request)
             for _ in range(3):  # a conflict means another writer won; catch up and decide again
                 decision = decide(self.branch)
                 first = self.state.seq + 1
@@ -204,6 +205,14 @@ class BranchService:
                 except SeqConflict:
                     await self._catch_up()
                     continue
+                except KeyTaken:
+                    # A key too old for memory: the store's unique key caught it
+                    # (no read per request on the common path). Undo by rebuilding.
+                    self._set_state(await self._run(self._reloaded))
+                    stored = await self._run(self.store.recall, self.id, key)
+                    assert stored is not None and key is not None
+                    self._remember(key, stored)
+                    return self._replay(stored, request)
                 except Exception as exc:
                     await self._catch_up()
                     raise StorageUnavailable() from exc
@@ -253,12 +262,9 @@ class BranchService:
         return out
 
     # ------------------------------------------------------------ idempotency
-    async def _recall(self, key: str, request: str) -> Answer | None:
-        r = self._remembered.get(key)
-        if r is None:
-            r = await self._run(self.store.recall, self.id, key)
-        if r is None:
-            return None
+    @staticmethod
+    def _replay(r: Remembered, request: str) -> Answer:
+        """The stored answer to a repeated key, or an error if the key was used for something else."""
         if r.request != request:
             raise InvalidInput(f"This Idempotency-Key was already used for another request ({r.request}); "
                                "use a new key for each action.")

@@ -63,6 +63,15 @@ class SeqConflict(Exception):
     """Another writer appended to this branch first; catch up and decide again."""
 
 
+class KeyTaken(Exception):
+    """The Idempotency-Key already has a stored answer (older than the service remembers)."""
+
+
+def _conflict(message: str) -> Exception:
+    """Which unique rule a failed append broke: the idempotency key's or the event seq's."""
+    return KeyTaken(message) if "idempotency" in message else SeqConflict(message)
+
+
 @dataclass(frozen=True)
 class Remembered:
     request: str
@@ -132,7 +141,8 @@ class Store:
     ) -> None:
         """Store `events` as seq first_seq, first_seq+1, ... and the idempotent answer, in ONE transaction.
 
-        Raises SeqConflict if any of those seqs is taken (someone else wrote).
+        Raises SeqConflict if any of those seqs is taken (someone else wrote),
+        KeyTaken if the Idempotency-Key already has an answer; then nothing is stored.
         """
         if self._sqlite:
             return self._append_sqlite(branch, first_seq, events, actor, remember)
@@ -153,7 +163,7 @@ class Store:
                         "seq": first_seq + len(events) - 1,
                     })
         except IntegrityError as exc:
-            raise SeqConflict(str(exc.orig)) from None
+            raise _conflict(str(exc.orig)) from None
 
     def _append_sqlite(self, branch: str, first_seq: int, events: list[Event], actor: str | None,
                        remember: tuple[str, Remembered] | None) -> None:
@@ -175,7 +185,7 @@ class Store:
                 conn.commit()
             except sqlite3.IntegrityError as exc:
                 conn.rollback()
-                raise SeqConflict(str(exc)) from None
+                raise _conflict(str(exc)) from None
             except BaseException:
                 conn.rollback()
                 raise
@@ -204,6 +214,14 @@ class Store:
         q = select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.branch == branch)
         with self.engine.connect() as conn:
             return conn.execute(q).scalar() or 0
+
+    def recent_keys(self, branch: str, limit: int) -> list[tuple[str, Remembered]]:
+        """The branch's latest Idempotency-Key answers, oldest first (to remember after a restart)."""
+        q = select(_IDEM.c.key, _IDEM.c.request, _IDEM.c.status, _IDEM.c.response).where(
+            _IDEM.c.branch == branch).order_by(_IDEM.c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [(r.key, Remembered(r.request, r.status, json.loads(r.response))) for r in reversed(rows)]
 
     def recall(self, branch: str, key: str) -> Remembered | None:
         """The stored answer for an Idempotency-Key, if this key was used."""

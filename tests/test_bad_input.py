@@ -157,3 +157,17 @@ def test_idempotency_key_reused_for_another_request_is_422(c):
     c.post(f"{API}/tickets", json={"service": "A"}, headers={"Idempotency-Key": "k"})
     r = c.post(f"{API}/tickets", json={"service": "B"}, headers={"Idempotency-Key": "k"})
     assert r.status_code == 422 and "already used for another request" in r.json()["message"]
+
+
+def test_a_key_too_old_for_memory_is_caught_by_the_store(c):
+    """A repeated key the service no longer remembers still returns the stored answer and stores nothing."""
+    c.post(f"{API}/counters/1/open")
+    first = c.post(f"{API}/counters/1/call-next", headers={"Idempotency-Key": "old-click"})
+    c.app.state.services["demo"]._remembered.clear()  # as if a thousand newer keys had pushed it out
+    c.post(f"{API}/counters/1/no-show")  # the counter is free again: a new call would succeed
+    c.post(f"{API}/tickets", json={"service": "A"})
+    before, state = stored_events(c), c.get(f"{API}/state").json()
+    again = c.post(f"{API}/counters/1/call-next", headers={"Idempotency-Key": "old-click"})
+    assert (again.status_code, again.json()) == (200, first.json())
+    _unchanged(c, before)
+    assert c.get(f"{API}/state").json()["counters"][0] == state["counters"][0]
