@@ -79,3 +79,17 @@ def test_importing_another_setup_then_acting_records_ours_first(tmp_path, clock,
         assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 201
         tail = [json.loads(line)["type"] for line in stored_events(c)[-2:]]
         assert tail == ["branch_config", "ticket_issued"]
+
+
+def test_a_write_by_another_process_is_caught_up_not_overwritten(tmp_path, clock, monkeypatch, capsys):
+    """When `branchq import` appends while the server runs, the server's next action sees the new seqs and builds on them."""
+    with client(tmp_path, clock) as c:
+        c.post(f"{API}/tickets", json={"service": "B"})  # seq 1, 2
+        log = '{"ts": "2026-12-01T09:00:00.000+08:00", "type": "ticket_issued", "ticket": "B002", "service": "B"}\n'
+        (tmp_path / "more.jsonl").write_text(log, encoding="utf-8")
+        monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path))
+        assert main(["import", str(tmp_path / "more.jsonl")]) == 0
+        clock.advance(10)
+        r = c.post(f"{API}/tickets", json={"service": "B"})
+        assert (r.status_code, r.json()["ticket"], r.json()["seq"]) == (201, "B003", 4)
+        assert [t["ticket"] for t in c.get(f"{API}/state").json()["services"][1]["tickets"]] == ["B001", "B002", "B003"]

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  lobby display   {base}/display/{branch}")
         print(f"  kiosk           {base}/kiosk/{branch}")
         print(f"  teller console  {base}/teller/{branch}")
+        print(f"  counter display {base}/display/{branch}/counter/1")
+        print(f"  manager         {base}/manager/{branch}")
     sys.stdout.flush()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
                 ws_max_size=64 * 1024)
