@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 from server.app import create_app
 from server.core.clock import ManualClock
@@ -41,3 +50,41 @@ def stored_events(c: TestClient) -> list[str]:
 def without_times(view: dict[str, Any]) -> dict[str, Any]:
     """A view minus the moment it was rendered, for comparing states."""
     return {k: v for k, v in view.items() if k not in ("at", "estimates_at")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`branchq serve --demo` on a data dir, started and killed like in production."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir, self.port = data_dir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = None
+
+    def start(self):
+        env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir)}
+        env.pop("DATABASE_URL", None)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.data_dir / "server.log"  # a file, not a pipe nobody reads (a full pipe would block it)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(self.port)],
+                env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.kill()
+        pytest.fail(f"server did not start: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)

@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from tests.serverkit import without_times
+from tests.serverkit import Server, free_port, without_times
 
 API = "/api/v1/branches/demo"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`branchq serve --demo` on a data dir, started and killed like in production."""
-
-    def __init__(self, data_dir, port):
-        self.data_dir, self.port = data_dir, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = None
-
-    def start(self):
-        env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir)}
-        env.pop("DATABASE_URL", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(self.port)],
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.kill()
-        pytest.fail(f"server did not start: {self.proc.stdout.read().decode()[-2000:]}")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-
 @pytest.fixture
 def server(tmp_path):
-    s = Server(tmp_path / "data", _free_port())
+    s = Server(tmp_path / "data", free_port())
     yield s
     if s.proc and s.proc.poll() is None:
         s.kill()

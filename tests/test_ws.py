@@ -122,3 +122,37 @@ def test_slow_socket_does_not_delay_a_live_one(c):
         seqs = [_recv(live)["seq"] for _ in range(41)]
         assert seqs == list(range(1, 42))
         assert _recv(idle)["type"] == "snapshot"
+
+
+def test_a_stuck_screen_on_a_real_socket_does_not_delay_a_live_one(tmp_path):
+    """Against a real server, a screen that never reads its socket leaves another screen's feed complete and prompt."""
+    import socket
+    import time
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from tests.serverkit import Server, free_port
+
+    server = Server(tmp_path / "data", free_port())
+    server.start()
+    stuck = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.sendall(b"GET /ws/v1/branches/demo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo", max_size=None) as live, \
+                httpx.Client(base_url=server.url) as c:
+            assert json.loads(live.recv(timeout=5))["type"] == "snapshot"
+            started = time.monotonic()
+            for _ in range(300):  # each message carries the growing view: megabytes for the stuck screen
+                assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 201
+            seqs = [json.loads(live.recv(timeout=5))["seq"] for _ in range(301)]
+            elapsed = time.monotonic() - started
+            screens = c.get(f"{API}/screens").json()
+        assert min(s["seq"] for s in screens) < 300  # the stuck screen really is behind
+        assert seqs == list(range(1, 302))
+        assert elapsed < 30
+    finally:
+        stuck.close()
+        server.kill()
