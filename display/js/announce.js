@@ -117,6 +117,7 @@
   global.addEventListener("pointerdown", unlock, { once: true });
   global.addEventListener("keydown", unlock, { once: true });
   if (global.speechSynthesis) global.speechSynthesis.getVoices();
+  if (chimeOn) audio(); // created now so a page can tell whether the browser holds sound back
 
   global.BQAnnounce = { announce, chime, say, audioState: () => (ctx ? ctx.state : "none") };
 })(window);
