@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import LogError
@@ -90,6 +90,10 @@ def parse_ts(value: Any) -> datetime:
         raise ValueError(f"'{value}' is not an ISO 8601 time") from None
     if ts.tzinfo is None:
         raise ValueError(f"'{value}' has no UTC offset; write it like 2026-11-28T09:00:03.120+08:00")
+    try:
+        ts.astimezone(UTC)  # storage and comparisons work in UTC
+    except OverflowError:
+        raise ValueError(f"'{value}' is out of range: in UTC it falls outside the years 1-9999") from None
     return ts
 
 
@@ -127,10 +131,10 @@ class LogReader:
         for number, raw in enumerate(lines, start=1):
             if len(raw) > MAX_LINE_BYTES:
                 raise LogError(number, f"line is longer than {MAX_LINE_BYTES} bytes")
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            if not text.strip():
-                continue
             try:
+                text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+                if not text.strip():
+                    continue
                 obj = json.loads(text)
                 ev = parse_event(obj)
             except UnicodeDecodeError:
