@@ -37,8 +37,11 @@ def mount(app: FastAPI, root: Path) -> None:
 
 def _page(path: Path):  # type: ignore[no-untyped-def]
     async def page(request: Request, branch: str) -> FileResponse:
-        if branch not in request.app.state.services:
+        svc = request.app.state.services.get(branch)
+        if svc is None:
             raise NotFound(f"Unknown branch '{branch}'.", f"没有'{branch}'网点。")
+        if "counter" in request.path_params:
+            svc.config.counter(request.path_params["counter"])  # NotFound names the counters
         if not path.is_file():
             raise NotFound(f"This screen ({path.parent.name}/{path.name}) is not installed yet.",
                            "该屏幕页面尚未安装。")

@@ -324,6 +324,10 @@ def _fold_onto(state: BranchState, parsed: list[tuple[int, Event]]) -> BranchSta
             probe.apply(ev)
         except BranchError as exc:
             raise LogError(number, exc.message) from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A field of the wrong type the reader lets through (e.g. "services": 5):
+            # still the file's fault, so it is named by line, never a 500.
+            raise LogError(number, f"'{ev.type}' has a field of the wrong type ({exc})") from None
     return probe
 
 

@@ -171,3 +171,23 @@ def test_a_key_too_old_for_memory_is_caught_by_the_store(c):
     assert (again.status_code, again.json()) == (200, first.json())
     _unchanged(c, before)
     assert c.get(f"{API}/state").json()["counters"][0] == state["counters"][0]
+
+
+@pytest.mark.parametrize("line, reason", [
+    (b"\xff\xfe{}", "line 1: not UTF-8"),
+    (b'{"ts": "2026-12-01T09:10:00+08:00", "type": "counter_opened", "counter": "1", "services": 5}',
+     "line 1: 'counter_opened' has a field of the wrong type"),
+    (b'{"ts": "9999-12-31T23:59:59-12:00", "type": "abandoned", "ticket": "A001"}', "line 1: '9999-12-31T23:59:59-12:00' is out of range"),
+])
+def test_odd_log_lines_are_named_not_500(c, line, reason):
+    """Bytes that are not UTF-8, a field of the wrong type and an unrepresentable time each name the line."""
+    before = stored_events(c)
+    r = c.post(f"{API}/events", content=line + b"\n")
+    assert r.status_code == 422 and r.json()["message"].startswith(reason)
+    _unchanged(c, before)
+
+
+def test_counter_screen_of_an_unknown_counter_is_404(c):
+    """The counter display URL checks the counter exists."""
+    r = c.get("/display/demo/counter/99")
+    assert r.status_code == 404 and "this branch has counters: 1, 2, 3, 4, 5" in r.json()["message"]
