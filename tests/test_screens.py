@@ -47,6 +47,19 @@ if not Path(CHROMIUM).exists():
 expect = sync_api.expect
 
 
+# Headless Chromium has no voices: a stand-in Chinese voice records what the lobby says,
+# and the chime's oscillators are counted (two tones per chime).
+FAKE_VOICE = """
+window.__spoken = []; window.__chimes = 0;
+Object.defineProperty(window, "speechSynthesis", {value: {
+  getVoices: () => [{name: "test-zh", lang: "zh-CN"}],
+  speak: (u) => { window.__spoken.push(u.text); setTimeout(() => u.onend && u.onend(), 10); },
+}});
+const start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...a) { window.__chimes += 0.5; return start.apply(this, a); };
+"""
+
+
 # ----------------------------------------------------------------- the server
 class Server:
     """`branchq serve --demo` in a subprocess; restartable on the same port and data."""
@@ -123,10 +136,12 @@ def open_page(browser: Any, server: Server) -> Iterator[Any]:
     """open_page(kind, path) -> a page at its kind's intended size, connected to the live feed."""
     contexts = []
 
-    def opener(kind: str, path: str, connected: bool = True) -> Any:
+    def opener(kind: str, path: str, connected: bool = True, init_script: str | None = None) -> Any:
         w, h = SIZES[kind]
         ctx = browser.new_context(viewport={"width": w, "height": h}, device_scale_factor=1)
         contexts.append(ctx)
+        if init_script:
+            ctx.add_init_script(init_script)
         page = ctx.new_page()
         page.set_default_timeout(10000)
         errors: list[str] = []
@@ -162,7 +177,7 @@ def test_teller_call_next_shows_on_lobby_and_counter_display_within_a_second(ser
     a double click calls one ticket."""
     server.post("tickets", {"service": "B"})
     server.post("tickets", {"service": "B"})
-    lobby = open_page("lobby", "/display/demo")
+    lobby = open_page("lobby", "/display/demo", init_script=FAKE_VOICE)
     counter = open_page("counter", "/display/demo/counter/2")
     teller = open_page("teller", "/teller/demo?counter=2")
     teller.keyboard.press("o")  # open
@@ -179,6 +194,11 @@ def test_teller_call_next_shows_on_lobby_and_counter_display_within_a_second(ser
     expect(counter.locator("#face")).to_have_class(re.compile("flash"))
     expect(teller.locator("#cur-number")).to_have_text("B001")
     assert server.api("GET", "tickets/B002")["status"] == "waiting"  # the double click called one ticket
+
+    teller.keyboard.press("r")  # recall: announced again
+    lobby.wait_for_function("window.__spoken.length >= 2", timeout=5000)
+    assert lobby.evaluate("window.__spoken") == ["请B001号到2号窗口办理", "请B001号到2号窗口办理"]
+    assert lobby.evaluate("window.__chimes") == 2
 
     teller.keyboard.press("s")  # start
     expect(counter.locator("#state")).to_have_text("正在办理", timeout=1000)
@@ -250,6 +270,11 @@ def test_kiosk_ticket_with_qr_and_live_status_page(server: Server, open_page: An
                                                              xmldecl=False, svgns=True)
     assert svg == buf.getvalue()
     shot(kiosk, "kiosk-ticket")
+    kiosk.emulate_media(media="print")  # the 80 mm receipt: only the ticket, at most 80 mm wide
+    expect(kiosk.locator("#screen")).to_be_hidden()
+    assert kiosk.locator("#receipt").bounding_box()["width"] <= 80 / 25.4 * 96
+    kiosk.pdf(path=str(ARTIFACTS / "kiosk-receipt.pdf"), width="80mm", height="150mm")
+    kiosk.emulate_media(media="screen")
 
     phone = open_page("ticket", "/t/demo/B002")
     expect(phone.locator("#status")).to_have_text("排队中")

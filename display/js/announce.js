@@ -71,7 +71,7 @@
     if (!voice) return Promise.resolve(false);
     return new Promise((res) => {
       const u = new SpeechSynthesisUtterance(text);
-      u.voice = voice;
+      try { u.voice = voice; } catch (e) { /* a voice object from elsewhere: the lang still picks it */ }
       u.lang = voice.lang;
       u.rate = parseFloat(p.get("rate") || "0.9") || 0.9;
       const done = () => res(true);
