@@ -15,6 +15,7 @@ import asyncio
 import copy
 import inspect
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -35,8 +36,10 @@ from server.hub import Hub
 from server.store import KeyTaken, Remembered, SeqConflict, Store
 
 T = TypeVar("T")
+log = logging.getLogger("branchq")
 MAX_KEY_LENGTH = 128
 REMEMBERED_IN_MEMORY = 1000  # recent Idempotency-Keys answered without a database read
+ESTIMATES_MAX_AGE_S = 5.0  # without events, wait texts are recomputed at most this often
 
 
 class StorageUnavailable(Exception):
@@ -92,7 +95,8 @@ class BranchService:
         self.id = self.config.branch
         self.lock = asyncio.Lock()
         self._remembered: OrderedDict[str, Remembered] = OrderedDict()
-        self._view: tuple[int, dict[str, Any]] | None = None
+        self._view: tuple[int, Estimates | None, dict[str, Any]] | None = None
+        self._estimates: tuple[int, datetime, Estimates | None] | None = None
         self._set_state(BranchState())
 
     # ------------------------------------------------------------ loading
@@ -103,17 +107,25 @@ class BranchService:
             state.apply(ev)
             if state.seq != seq:
                 raise RuntimeError(f"branch {self.id}: stored seq {seq} but {state.seq} events folded")
-            if self.estimator is not None:
-                self.estimator.observe(ev, state)
+            self._observe(ev, state)
         self._set_state(state)
         self._remembered.clear()
         for key, r in self.store.recent_keys(self.id, REMEMBERED_IN_MEMORY):
             self._remember(key, r)
 
+    def _observe(self, ev: Event, state: BranchState) -> None:
+        """Feed the estimator one applied event; its failure is logged, never the branch's."""
+        if self.estimator is None:
+            return
+        try:
+            self.estimator.observe(ev, state)
+        except Exception:
+            log.exception("branch %s: the estimator failed to observe %s", self.id, ev.type)
+
     def _set_state(self, state: BranchState) -> None:
         self.state = state
         self.branch = Branch(self.config, self.clock, state)
-        self._view = None
+        self._view = self._estimates = None
 
     async def _catch_up(self) -> None:
         """Rebuild from the store after a failed or conflicting write.
@@ -131,20 +143,36 @@ class BranchService:
             return self.current_view()
 
     def current_view(self) -> dict[str, Any]:
-        """The branch view at the current seq (cached until the next event or refresh)."""
-        if self._view is None or self._view[0] != self.state.seq:
-            self._view = (self.state.seq, branch_view(self.config, self.state, self.branch.now(), self.estimates()))
-        return self._view[1]
+        """The branch view at the current seq (rebuilt on the next event or fresher estimates)."""
+        est = self.estimates()
+        if self._view is None or self._view[0] != self.state.seq or self._view[1] is not est:
+            self._view = (self.state.seq, est, branch_view(self.config, self.state, self.branch.now(), est))
+        return self._view[2]
 
     def refresh_view(self) -> dict[str, Any]:
         """Recompute the view now (wait texts age even without events)."""
-        self._view = None
+        self._view = self._estimates = None
         return self.current_view()
 
     def estimates(self) -> Estimates | None:
+        """The estimator's figures for now, reused for the same seq for a few seconds.
+
+        A forward simulation is the costliest thing the server runs; phones
+        polling their ticket and the answer-then-publish of one action share one.
+        """
         if self.estimator is None:
             return None
-        return self.estimator.estimate(self.state, self.branch.now())
+        now = self.branch.now()
+        cached = self._estimates
+        if cached is not None and cached[0] == self.state.seq and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S:
+            return cached[2]
+        try:
+            est: Estimates | None = self.estimator.estimate(self.state, now)
+        except Exception:  # a wrong wait text must never cost a ticket or a screen
+            log.exception("branch %s: the estimator failed at seq %s; showing no estimates", self.id, self.state.seq)
+            est = None
+        self._estimates = (self.state.seq, now, est)
+        return est
 
     async def services(self) -> list[dict[str, Any]]:
         async with self.lock:
@@ -226,11 +254,10 @@ class BranchService:
         try:
             for ev in events:
                 self.state.apply(ev)
-                if self.estimator is not None:
-                    # Observed before the commit: on the rare failed commit the
-                    # state is rebuilt, and the estimator has seen one extra event
-                    # (its online update is statistical and shrugs that off).
-                    self.estimator.observe(ev, self.state)
+                # Observed before the commit: on the rare failed commit the
+                # state is rebuilt, and the estimator has seen one extra event
+                # (its online update is statistical and shrugs that off).
+                self._observe(ev, self.state)
         except BranchError:
             self._set_state(self._reloaded())  # a core bug: never leave a half-applied action
             raise
@@ -298,7 +325,7 @@ class BranchService:
                 probe = copy.deepcopy(self.state)
                 for _, ev in parsed:
                     probe.apply(ev)
-                    self.estimator.observe(ev, probe)
+                    self._observe(ev, probe)
             self._set_state(probe)
             if self.hub is not None:
                 self.hub.reset(self.id)

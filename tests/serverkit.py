@@ -48,8 +48,15 @@ def stored_events(c: TestClient) -> list[str]:
 
 
 def without_times(view: dict[str, Any]) -> dict[str, Any]:
-    """A view minus the moment it was rendered, for comparing states."""
-    return {k: v for k, v in view.items() if k not in ("at", "estimates_at")}
+    """A view minus the moment it was rendered and the estimates made then, for comparing states."""
+    out = {k: v for k, v in view.items() if k not in ("at", "estimates_at")}
+    out["counters"] = [{k: v for k, v in c.items() if k != "estimate"} for c in view["counters"]]
+    out["services"] = [
+        {**{k: v for k, v in s.items() if k != "join"},
+         "tickets": [{k: v for k, v in t.items() if k != "wait"} for t in s["tickets"]]}
+        for s in view["services"]
+    ]
+    return out
 
 
 def free_port() -> int:

@@ -59,3 +59,45 @@ def test_screens_get_refreshed_wait_texts_without_events(tmp_path, clock):
             msg = json.loads(ws.receive_text())
     assert (msg["type"], msg["seq"]) == ("refresh", 2)
     assert msg["services"][0]["tickets"][0]["wait"]["text_en"] == "About 4–7 min"
+
+
+def test_one_estimate_serves_an_action_and_the_polls_after_it(tmp_path, clock):
+    """The estimator runs once per change (or every few seconds), not once per reader."""
+    calls = []
+
+    class Counting(FixedEstimator):
+        def estimate(self, state, now):
+            calls.append(now)
+            return super().estimate(state, now)
+
+    with client(tmp_path, clock, estimator_factory=lambda config: Counting()) as c:
+        c.post(f"{API}/tickets", json={"service": "A"})
+        for _ in range(5):
+            c.get(f"{API}/tickets/A001")
+            c.get(f"{API}/state")
+        assert len(calls) == 1
+        clock.advance(10)
+        assert c.get(f"{API}/state").json()["estimates_at"] == "2026-12-01T09:00:10.000+08:00"
+        c.get(f"{API}/tickets/A001")
+        assert len(calls) == 2
+
+
+def test_a_failing_estimator_costs_no_ticket_and_no_screen(tmp_path, clock):
+    """If the estimator raises, actions, reads and the feed go on without estimates."""
+
+    class Broken:
+        def observe(self, event, state):
+            raise RuntimeError("observe bug")
+
+        def estimate(self, state, now):
+            raise ValueError("estimate bug")
+
+    with client(tmp_path, clock, estimator_factory=lambda config: Broken()) as c:
+        r = c.post(f"{API}/tickets", json={"service": "A"})
+        assert (r.status_code, r.json()["wait"]) == (201, None)
+        with c.websocket_connect("/ws/v1/branches/demo") as ws:
+            snapshot = json.loads(ws.receive_text())
+            c.post(f"{API}/counters/1/open")
+            event = json.loads(ws.receive_text())
+        assert snapshot["services"][0]["join"] is None and event["view"]["counters"][0]["status"] == "free"
+        assert c.get(f"{API}/state").json()["estimates_at"] is None
