@@ -1,0 +1,358 @@
+"""What the branch has taught the estimator: durations, pauses, no-shows, abandonment, arrivals.
+
+Learned online from the event log, one `observe` per applied event, starting
+from configured defaults for a new branch. Thin data are shrunk toward the
+class (a counter's speed toward 1, a class toward the whole branch), so one
+slow customer at a new window does not make it "the slow window".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from ..events import Event
+from ..state import BranchState
+
+_SQRT2 = math.sqrt(2.0)
+
+
+# ------------------------------------------------------------------ normal helpers (numpy only)
+def norm_sf(x: float) -> float:
+    """P(Z > x) for a standard normal Z."""
+    return 0.5 * math.erfc(x / _SQRT2)
+
+
+_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
+      -3.066479806614716e01, 2.506628277459239e00)
+_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
+      -1.328068155288572e01)
+_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
+      4.374664141464968e00, 2.938163982698783e00)
+_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137625568e00, 3.754408661907416e00)
+
+
+def norm_ppf(p: np.ndarray) -> np.ndarray:
+    """Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-300, 1 - 1e-16)
+    out = np.empty_like(p)
+    lo, hi = p < 0.02425, p > 1 - 0.02425
+    mid = ~(lo | hi)
+    q = p[mid] - 0.5
+    r = q * q
+    out[mid] = ((((((_A[0] * r + _A[1]) * r + _A[2]) * r + _A[3]) * r + _A[4]) * r + _A[5]) * q
+                / (((((_B[0] * r + _B[1]) * r + _B[2]) * r + _B[3]) * r + _B[4]) * r + 1))
+    for mask, sign, tail in ((lo, 1.0, p[lo]), (hi, -1.0, 1 - p[hi])):
+        q = np.sqrt(-2 * np.log(tail))
+        out[mask] = sign * ((((((_C[0] * q + _C[1]) * q + _C[2]) * q + _C[3]) * q + _C[4]) * q + _C[5])
+                            / ((((_D[0] * q + _D[1]) * q + _D[2]) * q + _D[3]) * q + 1))
+    return out
+
+
+# ------------------------------------------------------------------ lognormal durations
+@dataclass(frozen=True)
+class LogNormal:
+    """A lognormal duration in seconds: log-mean mu, log-sd sigma."""
+
+    mu: float
+    sigma: float
+
+    @staticmethod
+    def from_mean_cv(mean: float, cv: float) -> LogNormal:
+        s2 = math.log(1 + cv * cv)
+        return LogNormal(math.log(mean) - s2 / 2, math.sqrt(s2))
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.mu + self.sigma ** 2 / 2)
+
+    @property
+    def median(self) -> float:
+        return math.exp(self.mu)
+
+    def quantile(self, p: float) -> float:
+        return math.exp(self.mu + self.sigma * float(norm_ppf(np.array([p]))[0]))
+
+    def scaled(self, factor: float) -> LogNormal:
+        return LogNormal(self.mu + math.log(factor), self.sigma)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...] | int) -> np.ndarray:
+        return np.exp(self.mu + self.sigma * rng.standard_normal(shape))
+
+    def remaining(self, elapsed: float, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Samples of the time still to run, given it has run `elapsed` seconds.
+
+        Inverse-CDF on the tail beyond `elapsed`: for lognormal-like service the
+        expected remainder first falls and then rises with elapsed time, so a
+        long transaction is not counted down to zero.
+        """
+        if elapsed <= 0:
+            return self.sample(rng, n)
+        tail = max(norm_sf((math.log(elapsed) - self.mu) / self.sigma), 1e-300)
+        z = -norm_ppf(tail * (1.0 - rng.random(n)))
+        return np.maximum(np.exp(self.mu + self.sigma * z) - elapsed, 0.0)
+
+    def remaining_quantiles(self, elapsed: float, ps: tuple[float, ...]) -> np.ndarray:
+        """Quantiles of the time still to run given `elapsed`, in closed form (no sampling)."""
+        tail = norm_sf((math.log(elapsed) - self.mu) / self.sigma) if elapsed > 0 else 1.0
+        z = -norm_ppf(max(tail, 1e-300) * (1.0 - np.asarray(ps)))
+        return np.maximum(np.exp(self.mu + self.sigma * z) - max(elapsed, 0.0), 0.0)
+
+    def mean_remaining(self, elapsed: float) -> float:
+        """E[T - e | T > e], in closed form."""
+        if elapsed <= 0:
+            return self.mean
+        z = (math.log(elapsed) - self.mu) / self.sigma
+        tail = norm_sf(z)
+        if tail < 1e-12:
+            return elapsed * self.sigma ** 2 / max(z, 1e-9)  # asymptotic tail: grows with elapsed
+        return self.mean * norm_sf(z - self.sigma) / tail - elapsed
+
+
+@dataclass
+class LogStat:
+    """Running sums of log durations."""
+
+    n: float = 0.0
+    s1: float = 0.0
+    s2: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        y = math.log(max(seconds, 1.0))
+        self.n += 1
+        self.s1 += y
+        self.s2 += y * y
+
+    def shrunk(self, prior: LogNormal, weight: float) -> LogNormal:
+        """Posterior-mean-like blend of the data with `prior` worth `weight` observations."""
+        n = self.n
+        if n == 0:
+            return prior
+        mean = self.s1 / n
+        var = max(self.s2 / n - mean * mean, 0.0)
+        mu = (n * mean + weight * prior.mu) / (n + weight)
+        s2 = (n * var + weight * prior.sigma ** 2) / (n + weight)
+        return LogNormal(mu, math.sqrt(max(s2, 0.01)))
+
+
+# ------------------------------------------------------------------ the branch model
+@dataclass(frozen=True)
+class Defaults:
+    """A new branch's starting figures (seconds), before its own history speaks."""
+
+    service_mean: float = 300.0
+    service_cv: float = 1.0
+    wrapup_mean: float = 90.0
+    wrapup_cv: float = 1.0
+    pause_mean: float = 600.0
+    call_delay: float = 20.0  # called -> customer at the window
+    noshow_delay: float = 90.0  # called -> teller gives up
+    noshow_p: float = 0.03
+    wrapup_p: float = 0.1
+    class_weight: float = 8.0  # prior worth, in observations
+    counter_weight: float = 20.0
+
+
+@dataclass
+class BranchModel:
+    """Everything learned from the log so far; updated by `observe`, read by the forward simulation."""
+
+    defaults: Defaults = field(default_factory=Defaults)
+    service: dict[str, LogStat] = field(default_factory=lambda: defaultdict(LogStat))
+    branch_service: LogStat = field(default_factory=LogStat)
+    counter_resid: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    wrapup: LogStat = field(default_factory=LogStat)
+    finished: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [n, with wrap]
+    calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [calls, no-shows]
+    call_delay: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    noshow_delay: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    overrun: deque[float] = field(default_factory=lambda: deque(maxlen=200))  # actual - expected return
+    pauses: deque[float] = field(default_factory=lambda: deque(maxlen=200))  # pause durations
+    exposure: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # waiting seconds
+    abandons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    arrivals: dict[str, np.ndarray] = field(default_factory=dict)  # service -> per-hour counts
+    open_seconds: np.ndarray = field(default_factory=lambda: np.zeros(24))  # seconds observed per hour
+    recent_waits: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=20)))
+    _wrap_start: dict[str, datetime] = field(default_factory=dict)
+    _pause: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
+    _last_ts: datetime | None = None
+    _cache: dict[str, LogNormal] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- reading
+    def branch_prior(self) -> LogNormal:
+        d = self.defaults
+        return self.branch_service.shrunk(LogNormal.from_mean_cv(d.service_mean, d.service_cv), d.class_weight)
+
+    def service_dist(self, service: str) -> LogNormal:
+        """The class's service time, shrunk toward the branch's."""
+        dist = self._cache.get(service)
+        if dist is None:
+            dist = self._cache[service] = self.service[service].shrunk(self.branch_prior(), self.defaults.class_weight)
+        return dist
+
+    def speed(self, counter: str) -> float:
+        """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1."""
+        s, n = self.counter_resid.get(counter, (0.0, 0.0))
+        return math.exp(s / (n + self.defaults.counter_weight))
+
+    def service_at(self, service: str, counter: str | None) -> LogNormal:
+        dist = self.service_dist(service)
+        return dist.scaled(self.speed(counter)) if counter else dist
+
+    def wrapup_dist(self) -> LogNormal:
+        d = self.defaults
+        return self.wrapup.shrunk(LogNormal.from_mean_cv(d.wrapup_mean, d.wrapup_cv), d.class_weight)
+
+    def wrapup_p(self, service: str) -> float:
+        n, w = self.finished.get(service, (0, 0))
+        return (w + 2 * self.defaults.wrapup_p) / (n + 2)
+
+    def noshow_p(self, service: str) -> float:
+        c, ns = self.calls.get(service, (0, 0))
+        return (ns + 10 * self.defaults.noshow_p) / (c + 10)
+
+    def mean_call_delay(self) -> float:
+        return _mean(self.call_delay, self.defaults.call_delay)
+
+    def mean_noshow_delay(self) -> float:
+        return _mean(self.noshow_delay, self.defaults.noshow_delay)
+
+    def abandon_rate(self, service: str) -> float:
+        """Abandonments per waiting second (exponential patience), zero until seen."""
+        return self.abandons.get(service, 0) / (self.exposure.get(service, 0.0) + 3600.0)
+
+    def arrival_rates(self, service: str) -> np.ndarray:
+        """Arrivals per second for each hour of the day, shrunk toward the service's all-day rate."""
+        counts = self.arrivals.get(service)
+        if counts is None:
+            return np.zeros(24)
+        total = self.open_seconds.sum()
+        overall = counts.sum() / total if total > 0 else 0.0
+        return (counts + 1800.0 * overall) / (self.open_seconds + 1800.0)
+
+    def pause_return(self, elapsed_past_expected: float, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Seconds until a paused teller is back, counted from their stated return time."""
+        return _tail_sample(self.overrun, elapsed_past_expected, 120.0, rng, n)
+
+    def pause_remaining(self, elapsed: float, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Seconds left of a pause with no stated return, given it has lasted `elapsed`."""
+        return _tail_sample(self.pauses, elapsed, self.defaults.pause_mean, rng, n) - elapsed
+
+    # ---------------------------------------------------------------- learning
+    def observe(self, ev: Event, state: BranchState) -> None:
+        """Learn from one event already applied to `state`."""
+        self._clock(ev.ts, state)
+        handler = getattr(self, "_on_" + ev.type, None)
+        if handler is not None:
+            handler(ev, state)
+
+    def _clock(self, ts: datetime, state: BranchState) -> None:
+        """Count observed seconds per hour of day: the denominator of arrival rates."""
+        last, self._last_ts = self._last_ts, ts
+        if last is None:
+            return
+        gap = (ts - last).total_seconds()
+        if 0 < gap < 2 * 3600:  # a longer silence is a closed branch, not an open hour
+            self.open_seconds[local_hour(last, state)] += gap
+
+    def _on_ticket_issued(self, ev: Event, state: BranchState) -> None:
+        counts = self.arrivals.setdefault(ev.service, np.zeros(24))
+        counts[local_hour(ev.ts, state)] += 1
+
+    def _on_called(self, ev: Event, state: BranchState) -> None:
+        t = state.tickets.get(ev.ticket)
+        if t is None:
+            return
+        self.calls[t.service][0] += 1
+        if t.calls == 1 or t.queued_at is not None:
+            waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+            self.exposure[t.service] += max(waited, 0.0)
+            self.recent_waits[t.service].append(max(waited, 0.0))
+
+    def _on_service_started(self, ev: Event, state: BranchState) -> None:
+        t = state.tickets.get(ev.ticket)
+        if t is not None and t.called_at is not None:
+            self.call_delay.append((ev.ts - t.called_at).total_seconds())
+
+    def _on_service_finished(self, ev: Event, state: BranchState) -> None:
+        t = state.tickets.get(ev.ticket)
+        if t is None or t.started_at is None:
+            return
+        seconds = (ev.ts - t.started_at).total_seconds()
+        if ev.get("reason") == "end_of_day" or seconds <= 0:
+            return  # a close-out, not a transaction
+        norm = self.service_dist(t.service)  # the class norm before this observation
+        self.service[t.service].add(seconds)
+        self.branch_service.add(seconds)
+        resid = self.counter_resid[ev.counter]
+        resid[0] += math.log(max(seconds, 1.0)) - norm.mu
+        resid[1] += 1
+        self._cache.clear()
+        fin = self.finished[t.service]
+        fin[0] += 1
+        if ev.get("wrapup"):
+            fin[1] += 1
+            self._wrap_start[ev.counter] = ev.ts
+
+    def _on_wrapup_started(self, ev: Event, state: BranchState) -> None:
+        self._wrap_start[ev.counter] = ev.ts
+
+    def _on_wrapup_finished(self, ev: Event, state: BranchState) -> None:
+        start = self._wrap_start.pop(ev.counter, None)
+        if start is not None:
+            self.wrapup.add((ev.ts - start).total_seconds())
+
+    def _on_no_show(self, ev: Event, state: BranchState) -> None:
+        t = state.tickets.get(ev.ticket)
+        if t is None or ev.get("reason") == "end_of_day":
+            return
+        self.calls[t.service][1] += 1
+        if t.called_at is not None:
+            self.noshow_delay.append((ev.ts - t.called_at).total_seconds())
+
+    def _on_abandoned(self, ev: Event, state: BranchState) -> None:
+        t = state.tickets.get(ev.ticket)
+        if t is None or ev.get("reason") == "end_of_day":
+            return
+        self.abandons[t.service] += 1
+        self.exposure[t.service] += max((ev.ts - (t.queued_at or t.issued_at)).total_seconds(), 0.0)
+
+    def _on_counter_paused(self, ev: Event, state: BranchState) -> None:
+        c = state.counters.get(ev.counter)
+        self._pause[ev.counter] = (ev.ts, c.expected_return if c else None)
+
+    def _on_counter_resumed(self, ev: Event, state: BranchState) -> None:
+        started = self._pause.pop(ev.counter, None)
+        if started is None:
+            return
+        since, expected = started
+        self.pauses.append((ev.ts - since).total_seconds())
+        if expected is not None:
+            self.overrun.append((ev.ts - expected).total_seconds())
+
+    def _on_counter_closed(self, ev: Event, state: BranchState) -> None:
+        self._pause.pop(ev.counter, None)
+        self._wrap_start.pop(ev.counter, None)
+
+
+def local_hour(ts: datetime, state: BranchState) -> int:
+    return (ts.astimezone(state.config.tz) if state.config is not None else ts).hour
+
+
+def _mean(values: deque[float], default: float) -> float:
+    return (sum(values) + 5 * default) / (len(values) + 5)
+
+
+def _tail_sample(values: deque[float], beyond: float, default_mean: float,
+                 rng: np.random.Generator, n: int) -> np.ndarray:
+    """Resample past values above `beyond`; with none, an exponential tail past it."""
+    arr = np.fromiter(values, float, len(values)) if values else np.empty(0)
+    above = arr[arr > beyond]
+    if len(above) >= 5:
+        return rng.choice(above, n)
+    scale = max(float(np.mean(np.abs(arr))) if len(arr) else default_mean, 60.0)
+    return max(beyond, 0.0) + rng.exponential(scale, n)  # memoryless once past what was seen

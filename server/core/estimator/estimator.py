@@ -1,0 +1,222 @@
+"""The Estimator: honest wait ranges and counter estimates for the screens (EstimatorLike).
+
+`observe` learns from every event (durations, pauses, no-shows, arrivals) and
+scores its own earlier predictions once their outcome is known, which feeds
+the online calibration. `estimate` runs the forward simulation of the branch
+as it stands, reads each ticket's wait quantiles, calibrates them and turns
+them into texts, with hysteresis per ticket so screens change only when the
+meaning changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from ..config import BranchConfig
+from ..estimates import CounterEstimate, Estimates, WaitEstimate
+from ..events import Event
+from ..state import BranchState, CounterStatus, TicketStatus
+from . import texts
+from .calibration import SERVICE_TARGETS, Calibrator, ahead_bucket
+from .distributions import BranchModel, Defaults
+from .forward import simulate
+from .snapshot import HORIZON_S, Layout, build
+
+SOON_S = 180.0  # "turn soon": called within three minutes
+REUSE_S = 15.0  # the same state this recently simulated is reused (server refreshes, repeated reads)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A prediction as the simulation made it, before calibration (kept to score it later)."""
+
+    at: datetime
+    bucket: str
+    q: tuple[float, float, float]
+    scale: float
+
+
+class Estimator:
+    """Forward Monte Carlo of the branch, calibrated online; implements EstimatorLike."""
+
+    def __init__(self, config: BranchConfig | None = None, rng: np.random.Generator | None = None,
+                 replications: int = 96, defaults: Defaults | None = None) -> None:
+        self.config = config
+        self.model = BranchModel(defaults or Defaults())
+        self.reps = replications
+        # A fixed base seed mixed with the state's position: the same history gives the same numbers,
+        # however often and whenever the screens asked before.
+        self.seed = int((rng or np.random.default_rng(0)).integers(2**62))
+        self.wait_cal = Calibrator()
+        self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400)
+        self._first: dict[tuple[str, datetime], Raw] = {}
+        self._service_raw: dict[tuple[str, datetime], Raw] = {}
+        self._shown: dict[str, texts.Shown] = {}
+        self._cache: tuple[int, datetime, Estimates] | None = None
+
+    # ---------------------------------------------------------------- learning
+    def observe(self, event: Event, state: BranchState) -> None:
+        self.model.observe(event, state)
+        t = state.tickets.get(event.data.get("ticket", "")) if "ticket" in event.data else None
+        if t is None:
+            return
+        if event.type == "called" and t.calls == 1 or event.type == "called" and t.transfers:
+            self._score_wait(t.number, t.queued_at or t.issued_at, event.ts)
+        elif event.type in ("abandoned", "transferred"):
+            self._first.pop((t.number, t.queued_at or t.issued_at), None)
+        elif event.type == "service_started":
+            self._service_raw[(t.number, event.ts)] = self._service_raw_now(t.service, event.counter, event.ts)
+        elif event.type == "service_finished" and t.started_at is not None:
+            raw = self._service_raw.pop((t.number, t.started_at), None)
+            if raw is not None and event.get("reason") != "end_of_day":
+                self.service_cal.learn(raw.bucket, raw.q, raw.scale, (event.ts - t.started_at).total_seconds())
+
+    def _score_wait(self, number: str, queued: datetime, called: datetime) -> None:
+        raw = self._first.pop((number, queued), None)
+        if raw is not None:
+            self.wait_cal.learn(raw.bucket, raw.q, raw.scale, (called - raw.at).total_seconds())
+        self._shown.pop(number, None)
+
+    # ---------------------------------------------------------------- service durations
+    def _service_raw_now(self, service: str, counter: str, at: datetime) -> Raw:
+        d = self.model.service_at(service, counter)
+        q = (d.quantile(0.1), d.median, d.quantile(0.9))
+        return Raw(at, service, q, q[2] - q[0] + 30.0)
+
+    def service_estimate(self, service: str, counter: str) -> tuple[float, float, float]:
+        """(low, point, high) seconds of a transaction starting now at `counter`."""
+        raw = self._service_raw_now(service, counter, datetime.min)
+        return self.service_cal.apply(service, raw.q, raw.scale)
+
+    # ---------------------------------------------------------------- estimating
+    def estimate(self, state: BranchState, now: datetime) -> Estimates:
+        if self._cache is not None:
+            seq, at, est = self._cache
+            if seq == state.seq and timedelta(0) <= now - at <= timedelta(seconds=REUSE_S):
+                return est
+        rng = np.random.default_rng([self.seed, state.seq, int(now.timestamp())])
+        plan, layout = build(state, self.model, now, rng, self.reps)
+        calls = simulate(plan)
+        est = Estimates(
+            at=now,
+            waits=self._waits(state, now, layout, calls),
+            join=self._joins(state, now, layout, calls),
+            counters=self._counters(state, now, rng),
+        )
+        self._cache = (state.seq, now, est)
+        return est
+
+    def _waits(self, state: BranchState, now: datetime, layout: Layout, calls: np.ndarray) -> dict[str, WaitEstimate]:
+        out = {}
+        cols = np.array([layout.columns[n] for s in layout.tickets for n in s], dtype=int)
+        qs = _quantiles(calls[:, cols]) if len(cols) else np.zeros((4, 0))
+        i = 0
+        for s, waiting in zip(layout.services, layout.tickets, strict=True):
+            for ahead, number in enumerate(waiting):
+                t = state.tickets[number]
+                key = (number, t.queued_at or t.issued_at)
+                raw = _raw(now, ahead, qs[:, i])
+                self._first.setdefault(key, raw)
+                out[number] = self._wait(number, s, ahead, raw, qs[3, i], layout, state, now)
+                i += 1
+        return out
+
+    def _joins(self, state: BranchState, now: datetime, layout: Layout, calls: np.ndarray) -> dict[str, WaitEstimate]:
+        cols = np.array([layout.join[s] for s in layout.services], dtype=int)
+        qs = _quantiles(calls[:, cols])
+        return {s: self._wait("join:" + s, s, len(layout.tickets[i]), _raw(now, len(layout.tickets[i]), qs[:, i]),
+                              qs[3, i], layout, state, now)
+                for i, s in enumerate(layout.services)}
+
+    def _wait(self, key: str, service: str, ahead: int, raw: Raw, p_soon: float, layout: Layout,
+              state: BranchState, now: datetime) -> WaitEstimate:
+        notes = layout.notes.get(service)
+        if notes is None:
+            notes = layout.notes[service] = _notes(state, service, layout, now)
+        why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
+        if not layout.available[service]:
+            u = texts.UNAVAILABLE
+            return WaitEstimate(math.nan, math.nan, math.nan, u.zh, u.en, False, why_zh, why_en, 0.0)
+        low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
+        shown = texts.wait_text(low, high, self._shown.get(key))
+        self._shown[key] = shown
+        return WaitEstimate(point, low, high, shown.zh, shown.en, True, why_zh, why_en, p_soon)
+
+    def _counters(self, state: BranchState, now: datetime, rng: np.random.Generator) -> dict[str, CounterEstimate]:
+        out = {}
+        for c in state.counters.values():
+            since = (now - c.since).total_seconds() if c.since else 0.0
+            if c.status in (CounterStatus.SERVING, CounterStatus.CALLING) and c.ticket in state.tickets:
+                t = state.tickets[c.ticket]
+                elapsed = since if c.status is CounterStatus.SERVING else 0.0
+                lo, mid, hi = self.model.service_at(t.service, c.id).remaining_quantiles(elapsed, (0.1, 0.5, 0.9))
+                zh, en = texts.service_text(elapsed + lo, elapsed + hi)
+                out[c.id] = CounterEstimate(float(mid), float(lo), float(hi), zh, en, kind="service")
+            elif c.status is CounterStatus.WRAPUP:
+                d = self.model.wrapup_dist()
+                rem = d.mean_remaining(since)
+                zh, en = texts.wrapup_text(rem)
+                out[c.id] = CounterEstimate(rem, 0.0, 2 * rem, zh, en, kind="wrapup")
+            elif c.status is CounterStatus.PAUSED:
+                out[c.id] = self._pause(c.expected_return, since, now, rng, state)
+        return out
+
+    def _pause(self, expected: datetime | None, since: float, now: datetime, rng: np.random.Generator,
+               state: BranchState) -> CounterEstimate:
+        if expected is not None:
+            late = (now - expected).total_seconds()
+            rem = np.maximum(self.model.pause_return(late, rng, 256) - late, 0.0)
+        else:
+            rem = np.maximum(self.model.pause_remaining(since, rng, 256), 0.0)
+        rem.sort()
+        lo, mid, hi = float(rem[25]), float(rem[128]), float(rem[230])
+        back = now + timedelta(seconds=mid)
+        tz = state.config.tz if state.config is not None else back.tzinfo
+        zh, en = texts.pause_text(back.astimezone(tz).strftime("%H:%M") if expected is not None else None)
+        return CounterEstimate(mid, lo, hi, zh, en, kind="pause")
+
+
+def _quantiles(samples: np.ndarray) -> np.ndarray:
+    """[low, median, high, P(called within SOON_S)] per column; never-called draws count as the horizon."""
+    s = np.sort(np.minimum(samples, HORIZON_S), axis=0)
+    n = s.shape[0]
+    q = s[[int(0.1 * (n - 1)), (n - 1) // 2, int(math.ceil(0.9 * (n - 1)))]]
+    return np.vstack([q, (samples <= SOON_S).mean(axis=0)])
+
+
+def _raw(now: datetime, ahead: int, q: np.ndarray) -> Raw:
+    lo, mid, hi = float(q[0]), float(q[1]), float(q[2])
+    return Raw(now, ahead_bucket(ahead), (lo, mid, hi), hi - lo + 60.0)
+
+
+def _notes(state: BranchState, service: str, layout: Layout, now: datetime) -> list[tuple[str, str]]:
+    """The reasons beyond the plain count: priority customers first, a VIP at the window, pauses."""
+    notes: list[tuple[str, str]] = []
+    prio = state.config.priority() if state.config is not None else {}
+    mine = prio.get(service, 1)
+    first = sum(state.waiting_count(s) for s in layout.services if prio.get(s, 1) > mine
+                and any(s in (state.counters[c].services or ()) for c in layout.serving[service]))
+    if first:
+        notes.append((f"另有{first}位优先客户", f"{first} priority customer{'s' if first > 1 else ''} first"))
+    for cid in layout.serving[service]:
+        c = state.counters[cid]
+        t = state.tickets.get(c.ticket) if c.ticket else None
+        if c.status is CounterStatus.SERVING and t is not None and prio.get(t.service, 1) > mine:
+            notes.append(("贵宾客户正在办理", "a VIP customer is being served"))
+            break
+    paused = [state.counters[c] for c in layout.serving[service] if state.counters[c].status is CounterStatus.PAUSED]
+    if paused:
+        notes.append((f"{len(paused)}个窗口暂停中", f"{len(paused)} window{'s' if len(paused) > 1 else ''} paused"))
+    return notes
+
+
+def make_estimator(config: BranchConfig, rng: np.random.Generator | None = None) -> Estimator:
+    """The server's hook (server/service.py): one estimator per branch."""
+    return Estimator(config, rng or np.random.default_rng(20261201))
+
+
+__all__ = ["Estimator", "TicketStatus", "make_estimator"]

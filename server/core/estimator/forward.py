@@ -1,0 +1,116 @@
+"""Monte Carlo of the branch from now on, vectorised over replications.
+
+Every replication plays the same rule as the live branch (`policy.service_to_call`:
+highest priority first, then the counter's preference, first issued first
+called within a service), with its own service times, wrap-ups, no-shows,
+abandonments and arrivals. The loop runs over *calls*, not replications: at
+each step, in every replication at once, the counter that frees up first calls
+its next ticket. A ticket's call time in each replication is one draw of its
+wait; the estimator reads the quantiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NEVER = np.inf
+
+
+@dataclass
+class Lane:
+    """One service's line: existing tickets in calling order, then a 'join now' ticket, then arrivals."""
+
+    occupancy: np.ndarray  # [R, Q] seconds a counter is taken by each existing ticket (before speed)
+    abandon_at: np.ndarray  # [R, Q] seconds from now when each would have left (inf: stays)
+    arrivals: np.ndarray  # [R, M] arrival times from now (inf beyond the horizon)
+    arrival_occupancy: np.ndarray  # [R, M]
+    arrival_abandon: np.ndarray  # [R, M] seconds after arriving
+
+
+@dataclass
+class Plan:
+    """The state of the branch as arrays: what the forward simulation needs."""
+
+    lanes: list[Lane]  # one per service, order = score columns
+    score: np.ndarray  # [K, S] calling preference: higher called first, -inf = does not serve
+    speed: np.ndarray  # [K] multiplies occupancy at that counter
+    free_at: np.ndarray  # [R, K] seconds from now until each counter next calls (inf: never)
+    horizon: float  # stop looking beyond this many seconds
+
+
+def policy_score(preference: list[list[int]], priority: np.ndarray, n_services: int) -> np.ndarray:
+    """Encode `service_to_call` as a score: priority first, then earlier in the counter's list."""
+    score = np.full((len(preference), n_services), -np.inf)
+    for k, prefs in enumerate(preference):
+        for rank, s in enumerate(prefs):
+            if score[k, s] == -np.inf:  # a service listed twice keeps its first place
+                score[k, s] = priority[s] * 1000.0 - rank
+    return score
+
+
+def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
+    """Call times [R, sum Q] (seconds from now; inf = not called within the horizon) of each existing ticket."""
+    lanes, R = plan.lanes, plan.free_at.shape[0]
+    S = len(lanes)
+    q = np.array([lane.occupancy.shape[1] for lane in lanes])
+    m = np.array([lane.arrivals.shape[1] for lane in lanes])
+    seg = q + m + 1  # each lane ends with a sentinel that is never available
+    off = np.concatenate(([0], np.cumsum(seg)[:-1]))
+    width = int(seg.sum())
+    avail = np.full((R, width), NEVER)
+    occ = np.zeros((R, width))
+    leave = np.full((R, width), NEVER)
+    col = np.full(width, -1)
+    out_off = np.concatenate(([0], np.cumsum(q)[:-1]))
+    for s, lane in enumerate(lanes):
+        a, b, c = off[s], off[s] + q[s], off[s] + q[s] + m[s]
+        avail[:, a:b] = -1.0
+        avail[:, b:c] = lane.arrivals
+        occ[:, a:b], occ[:, b:c] = lane.occupancy, lane.arrival_occupancy
+        leave[:, a:b], leave[:, b:c] = lane.abandon_at, lane.arrivals + lane.arrival_abandon
+        col[a:b] = out_off[s] + np.arange(q[s])
+    avail_f, occ_f, leave_f = avail.ravel(), occ.ravel(), leave.ravel()
+    n_out = int(q.sum())
+    calls = np.full((R, n_out + 1), NEVER)  # the last column catches arrivals' calls (not reported)
+    calls_f = calls.ravel()
+    col_f = np.tile(np.where(col >= 0, col, n_out), R) + np.repeat(np.arange(R) * (n_out + 1), width)
+
+    rows = np.arange(R)
+    base = rows[:, None] * width + off[None, :]  # [R, S] flat index of each lane's start
+    p = np.zeros((R, S), dtype=np.int64)
+    p_f = p.ravel()
+    rows_s = rows * S
+    free = plan.free_at.copy()
+    free_f = free.ravel()
+    K = free.shape[1]
+    rows_k = rows * K
+    score, speed, horizon = plan.score, plan.speed, plan.horizon
+    served = score > -np.inf
+    # Lanes no counter can ever reach would keep the loop going to the horizon for nothing.
+    reachable = (served & np.isfinite(plan.free_at).any(axis=0)[:, None]).any(axis=0)
+    need = np.where(reachable, q, 0)
+    steps = max_steps or int(3 * n_out + 40 * K + 200)
+    for step in range(steps):
+        k = free.argmin(axis=1)
+        kf = rows_k + k
+        t = free_f[kf]
+        idx = base + p
+        head_t = avail_f[idx]  # [R, S] when each lane's head is (or will be) there
+        ready = np.where(head_t <= t[:, None], score[k], -np.inf)
+        pick = ready.argmax(axis=1)
+        has = (ready[rows, pick] > -np.inf) & (t < horizon)
+        flat = idx[rows, pick]
+        calls_f[np.where(has, col_f[flat], rows * (n_out + 1) + n_out)] = t
+        # Left before being called: the counter calls the next at once.
+        busy = np.where(leave_f[flat] < t, 0.0, occ_f[flat] * speed[k])
+        if has.all():
+            free_f[kf] = t + busy
+        else:  # with nobody there yet, the counter waits for the next arrival at one of its lanes
+            nxt = np.where(served[k] & (head_t > t[:, None]), head_t, NEVER).min(axis=1)
+            free_f[kf] = np.where(has, t + busy, np.where(t < horizon, nxt, NEVER))
+        p_f[rows_s + pick] += has
+        if step % 8 == 7 and ((p >= need).all(axis=1) | (free.min(axis=1) >= horizon)).all():
+            break
+    return calls[:, :n_out]
