@@ -79,3 +79,17 @@ def test_receipt_in_english():
     d = Dummy()
     print_receipt(d, Receipt("Demo", "A003", "Cash", 2, "About 5-10 min", "09:12", "http://x/t/demo/A003", "en"))
     assert b"2 ahead of you" in d.output and b"About 5-10 min" in d.output
+
+
+def test_estimates_without_a_number_are_still_json():
+    """An estimate with NaN bounds (no counter serves the class) becomes null, so browsers can parse the view."""
+    import json
+    import math
+
+    from server.core.estimates import WaitEstimate
+    from server.core.view import estimate_dict
+
+    d = estimate_dict(WaitEstimate(math.nan, math.nan, math.inf, "暂无窗口办理此业务", "No counter", available=False,
+                                   p_soon=math.nan))
+    assert (d["expected_s"], d["low_s"], d["high_s"], d["p_soon"]) == (None, None, None, 0.0)
+    json.dumps(d, allow_nan=False)

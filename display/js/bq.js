@@ -279,6 +279,8 @@
       this.refreshing = false;
       this.refreshAgain = false;
       this._tick = setInterval(() => this._watch(), 1000);
+      // The network is back: do not wait for the backoff.
+      global.addEventListener("online", () => { if (!this.ws) { this.attempt = 0; this.connect(); } });
       this.connect();
     }
 
@@ -327,8 +329,8 @@
     }
 
     _retry() {
-      // 0.5 s, 1 s, 2 s ... capped at 15 s, with jitter so screens do not stampede
-      const base = Math.min(15000, 500 * Math.pow(2, this.attempt++));
+      // 0.5 s, 1 s, 2 s ... capped at 8 s, with jitter so screens do not stampede
+      const base = Math.min(8000, 500 * Math.pow(2, this.attempt++));
       this.retryTimer = setTimeout(() => this.connect(), base * (0.75 + Math.random() * 0.5));
     }
 
@@ -362,7 +364,14 @@
 
     _message(text) {
       let msg;
-      try { msg = JSON.parse(text); } catch (e) { return; }
+      try {
+        msg = JSON.parse(text);
+      } catch (e) {
+        // Python's json writes NaN/Infinity, which JSON.parse rejects: read them as null
+        // rather than drop the whole view (and silently stop updating).
+        try { msg = JSON.parse(text.replace(/([:\[,]\s*)(-?Infinity|NaN)(?=\s*[,}\]])/g, "$1null")); } catch (e2) { return; }
+        console.warn("branchq: the server sent non-JSON numbers (NaN/Infinity); read as null");
+      }
       this.lastHeard = Date.now();
       const type = msg.type;
       if (type === "pong") {

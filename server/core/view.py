@@ -8,6 +8,7 @@ read this one shape, over REST (`GET state`) and the WebSocket.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -82,8 +83,17 @@ def waiting_ticket(t: Ticket, estimates: Estimates | None) -> dict[str, Any]:
 
 def ticket_view(config: BranchConfig, state: BranchState, number: str,
                 estimates: Estimates | None = None) -> dict[str, Any]:
-    """One ticket, as a customer's phone (/t/{branch}/{ticket}) shows it."""
+    """One ticket, as a customer's phone (/t/{branch}/{ticket}) shows it.
+
+    A waiting ticket newer than the estimates shows its service's "if you take
+    a number now" estimate, which was made for exactly this customer.
+    """
     t = state.tickets[number]
+    wait = None
+    if estimates is not None:
+        wait = estimates.waits.get(number)
+        if wait is None and t.status is TicketStatus.WAITING and t.issued_at >= estimates.at:
+            wait = estimates.join.get(t.service)
     return {
         "ticket": t.number,
         "service": t.service,
@@ -95,7 +105,7 @@ def ticket_view(config: BranchConfig, state: BranchState, number: str,
         "called_at": _ts(t.called_at),
         "calls": t.calls,
         "transfers": t.transfers,
-        "wait": estimate_dict(estimates.waits.get(number)) if estimates else None,
+        "wait": estimate_dict(wait),
     }
 
 
@@ -125,7 +135,11 @@ def estimate_dict(e: Range | None) -> dict[str, Any] | None:
         return None
     d = asdict(e)
     for k in ("expected_s", "low_s", "high_s"):
-        d[k] = round(d[k], 1)
+        # NaN/inf (e.g. "no counter serves it") is not JSON: a browser's JSON.parse rejects
+        # the whole message, and the screen would silently stop updating.
+        d[k] = round(d[k], 1) if math.isfinite(d[k]) else None
+    if not math.isfinite(d.get("p_soon", 0.0)):
+        d["p_soon"] = 0.0
     return d
 
 
