@@ -400,7 +400,6 @@ def test_estimate_texts_reach_every_screen(server: Server, open_page: Any) -> No
     expect(counter.locator("#info")).to_have_text("This customer: about 5–15 min")
 
 
-@pytest.mark.parametrize("server", ["canned"], indirect=True)
 def test_manager_page_alerts_and_screenshots(server: Server, open_page: Any) -> None:
     """The manager page lists connected screens and raises "staffed but not calling"; then every page
     is photographed at its size in a busy branch (the lobby also for the README)."""
