@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,9 +51,11 @@ def create_app(
         hub = Hub(settings.ws_queue_size, settings.ws_history)
         services = {}
         for branch_id, config in settings.configs().items():
+            estimator = estimator_factory(config) if settings.estimator else None
             svc = BranchService(config, store, hub, clock or SystemClock(config.tz), writer,
-                                estimator_factory(config))
+                                estimator, settings.estimate_delay_seconds)
             svc.load()
+            svc.current_view()  # the first estimates, so the first ticket already has a wait
             services[branch_id] = svc
         app.state.settings, app.state.store, app.state.hub = settings, store, hub
         app.state.services, app.state.screens = services, ScreenRegistry()
@@ -92,8 +93,6 @@ async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -
             if svc.estimator is None or hub.subscriber_count(svc.id) == 0:
                 continue
             try:
-                async with svc.lock:
-                    view = svc.refresh_view()
-                hub.publish(svc.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
-            except Exception:  # an estimator bug must not stop the feed
+                await svc.publish_refresh(force=True)
+            except Exception:  # a bug here must not stop the loop for the other branches
                 log.exception("refreshing branch %s failed", svc.id)

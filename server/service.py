@@ -88,6 +88,7 @@ class BranchService:
     clock: Any  # server.core.clock.Clock
     writer: Executor | None = None  # None: write on the calling thread (bench compares both)
     estimator: EstimatorLike | None = None
+    estimate_delay: float = 0.3  # after a change, screens get fresh estimates this much later
     state: BranchState = field(init=False)
     branch: Branch = field(init=False)
 
@@ -97,6 +98,7 @@ class BranchService:
         self._remembered: OrderedDict[str, Remembered] = OrderedDict()
         self._view: tuple[int, Estimates | None, dict[str, Any]] | None = None
         self._estimates: tuple[int, datetime, Estimates | None] | None = None
+        self._refresh: asyncio.TimerHandle | asyncio.Task[None] | None = None  # pending estimate refresh
         self._set_state(BranchState())
 
     # ------------------------------------------------------------ loading
@@ -142,28 +144,30 @@ class BranchService:
         async with self.lock:
             return self.current_view()
 
-    def current_view(self) -> dict[str, Any]:
-        """The branch view at the current seq (rebuilt on the next event or fresher estimates)."""
-        est = self.estimates()
+    def current_view(self, fresh: bool = True) -> dict[str, Any]:
+        """The branch view at the current seq (rebuilt on the next event or fresher estimates).
+
+        fresh=False takes the latest estimates as they are, even from an earlier
+        seq: actions never wait for the estimator (see _estimate_soon).
+        """
+        est = self.estimates(fresh)
         if self._view is None or self._view[0] != self.state.seq or self._view[1] is not est:
             self._view = (self.state.seq, est, branch_view(self.config, self.state, self.branch.now(), est))
         return self._view[2]
 
-    def refresh_view(self) -> dict[str, Any]:
-        """Recompute the view now (wait texts age even without events)."""
-        self._view = self._estimates = None
-        return self.current_view()
+    def estimates(self, fresh: bool = True) -> Estimates | None:
+        """The estimator's figures, made at most once per seq (and every few seconds without events).
 
-    def estimates(self) -> Estimates | None:
-        """The estimator's figures for now, reused for the same seq for a few seconds.
-
-        A forward simulation is the costliest thing the server runs; phones
-        polling their ticket and the answer-then-publish of one action share one.
+        A forward simulation is by far the costliest thing the server runs, so
+        actions use the latest figures (fresh=False) and never run it; readers
+        (fresh=True) run it once for a new seq and share the result.
         """
         if self.estimator is None:
             return None
         now = self.branch.now()
         cached = self._estimates
+        if not fresh:
+            return cached[2] if cached is not None else None
         if cached is not None and cached[0] == self.state.seq and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S:
             return cached[2]
         try:
@@ -191,7 +195,12 @@ class BranchService:
 
         def respond(d: Decision, first: int) -> tuple[int, dict[str, Any]]:
             assert d.ticket is not None
-            body = ticket_view(self.config, self.state, d.ticket, self.estimates())
+            # Its wait: the service's "if you take a number now", made just before;
+            # only when there is none yet (first ticket of a day) is the estimator run here.
+            est = self.estimates(fresh=False)
+            if est is None or service not in est.join:
+                est = self.estimates()
+            body = ticket_view(self.config, self.state, d.ticket, est)
             return 201, {**body, "seq": self.state.seq}
 
         return await self._execute(lambda b: b.issue_ticket(service, channel), respond, key, f"POST tickets {service}")
@@ -247,6 +256,7 @@ class BranchService:
                 if remember is not None:
                     self._remember(*remember)
                 self._publish(first, decision.events)
+                self._estimate_soon()
                 return Answer(status, body)
             raise StorageUnavailable("The branch is busy with another writer; nothing was changed. Please try again.")
 
@@ -279,11 +289,38 @@ class BranchService:
             for seq, text in self.event_messages(list(enumerate(dicts, start=first))):
                 self.hub.publish(self.id, seq, text)
 
+    def _estimate_soon(self) -> None:
+        """Fresh estimates for the screens shortly after a change, once per burst of changes.
+
+        The event message carries the view with the previous estimates; a
+        `refresh` follows within `estimate_delay` (and the kiosk's next answer
+        uses it, screens or not). Under a rush the estimator runs a few times a
+        second, not once per action.
+        """
+        if self.estimator is None or self._refresh is not None:
+            return
+        self._refresh = asyncio.get_running_loop().call_later(self.estimate_delay, self._start_refresh)
+
+    def _start_refresh(self) -> None:
+        self._refresh = asyncio.get_running_loop().create_task(self.publish_refresh())  # kept: tasks are weak
+
+    async def publish_refresh(self, force: bool = False) -> None:
+        """Send screens the view with up-to-date estimates (force: even for an unchanged seq)."""
+        try:
+            async with self.lock:
+                if force:
+                    self._estimates = None
+                view = self.current_view()
+            if self.hub is not None and self.hub.subscriber_count(self.id):
+                self.hub.publish(self.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
+        finally:
+            self._refresh = None
+
     def event_messages(self, events: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, str]]:
         """(seq, text) for events up to the current seq: the view rides on the one at the current seq."""
         out = []
         for seq, ev in events:
-            view = self.current_view() if seq == self.state.seq else None
+            view = self.current_view(fresh=False) if seq == self.state.seq else None
             msg = {"type": "event", "seq": seq, "event": ev, "view": view}
             out.append((seq, json.dumps(msg, ensure_ascii=False)))
         return out
