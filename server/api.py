@@ -44,7 +44,9 @@ class CounterActionRequest(BaseModel):
         default=None, max_length=32, description="open: override the counter's services")
 
 
-def branch_service(branch: str, request: Request) -> BranchService:
+async def branch_service(branch: str, request: Request) -> BranchService:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool,
+    # a thread hop on every request for a dict lookup.
     services: dict[str, BranchService] = request.app.state.services
     svc = services.get(branch)
     if svc is None:
