@@ -257,4 +257,5 @@
   }
 
   const live = new BQ.Live({ branch, screen: "teller", id: counterId, onView: render });
+  setInterval(() => { if (view) render(view); }, 30000); // "waited N min" moves on without events
 })();
