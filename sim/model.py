@@ -177,6 +177,10 @@ class Day:
         self.idle: list[simpy.Event | None] = [None] * len(self.cids)
         self.armed = [INF] * len(self.cids)
         self.pauses = pauses
+        # plain lists: indexing a numpy array per customer costs more than the whole event
+        self.work, self.work2, self.walk, self.wrap = (cust.work.tolist(), cust.work2.tolist(),
+                                                       cust.walk.tolist(), cust.wrap.tolist())
+        self.xfer, self.leave, self.no_show = cust.xfer.tolist(), cust.leave.tolist(), cust.no_show.tolist()
         n = len(cust.t)
         self.outcome = [WAITING] * n
         self.call_t = [math.nan] * n
@@ -214,7 +218,7 @@ class Day:
     def _arrivals(self):
         env, c = self.env, self.c
         ts, cls = c.t.tolist(), c.cls.tolist()
-        leave, announce, mobile = c.leave.tolist(), c.announce.tolist(), c.mobile.tolist()
+        leave, announce, mobile = self.leave, c.announce.tolist(), c.mobile.tolist()
         sids, heaps, nwait, idle, serving = self.sids, self.heaps, self.nwait, self.idle, self.serving
         log = self.log.append if self.log_on else None
         for i, t in enumerate(ts):
@@ -222,9 +226,9 @@ class Day:
                 yield env.timeout(t - env.now)
             k = cls[i]
             s = sids[k]
-            self.seq[k] += 1
-            self.number[i] = num = f"{self.prefix[k]}{self.seq[k]:03d}"
-            if log:
+            if log:  # numbers only matter to the log
+                self.seq[k] += 1
+                self.number[i] = num = f"{self.prefix[k]}{self.seq[k]:03d}"
                 log((t, "ticket_issued", num, s, "mobile" if mobile[i] else "kiosk"))
             self.queued[i] = t
             heappush(heaps[s], i)
@@ -257,7 +261,7 @@ class Day:
             self.log.append((t, "abandoned", self.number[i]))
 
     def _counter(self, k: int):
-        env, c, scn = self.env, self.c, self.scn
+        env, scn = self.env, self.scn
         cid, prefs, prio = self.cids[k], self.prefs[k], self.priority
         nwait, heaps, state = self.nwait, self.heaps, self.state
         speed = scn.counters[cid].speed
@@ -267,9 +271,8 @@ class Day:
         log = self.log.append if self.log_on else None
         has = nwait.__getitem__
         rec, nos = scn.recall_after_seconds / 60.0, scn.no_show_after_seconds / 60.0
-        # plain lists: indexing a numpy array per customer costs more than the whole event
-        work, work2, walk, wrap = c.work.tolist(), c.work2.tolist(), c.walk.tolist(), c.wrap.tolist()
-        xfer, leave, no_show = c.xfer.tolist(), c.leave.tolist(), c.no_show.tolist()
+        work, work2, walk, wrap = self.work, self.work2, self.walk, self.wrap
+        xfer, leave, no_show = self.xfer, self.leave, self.no_show
         sids = self.sids
         for n_shift, (o, cl) in enumerate(shifts):
             last_shift = n_shift == len(shifts) - 1 and cl >= scn.doors_close
@@ -280,7 +283,11 @@ class Day:
                 log((opened, "counter_opened", cid))
             while True:
                 now = env.now
-                waiting = any(nwait[s] for s in prefs)
+                waiting = False
+                for s in prefs:
+                    if nwait[s]:
+                        waiting = True
+                        break
                 if now >= cl and not (last_shift and waiting):
                     break
                 while pi < len(pauses) and pauses[pi].start < opened:
