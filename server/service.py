@@ -234,8 +234,12 @@ class BranchService:
             for _ in range(3):  # a conflict means another writer won; catch up and decide again
                 decision = decide(self.branch)
                 first = self.state.seq + 1
-                self._apply(decision.events)
-                status, body = respond(decision, first)
+                try:
+                    self._apply(decision.events)
+                    status, body = respond(decision, first)
+                except BaseException:  # a bug past this point must not leave unstored events applied
+                    self._set_state(await self._run(self._reloaded))
+                    raise
                 remember = (key, Remembered(request, status, body)) if key is not None else None
                 try:
                     await self._run(self.store.append, self.id, first, decision.events, actor, remember)
@@ -261,16 +265,12 @@ class BranchService:
             raise StorageUnavailable("The branch is busy with another writer; nothing was changed. Please try again.")
 
     def _apply(self, events: list[Event]) -> None:
-        try:
-            for ev in events:
-                self.state.apply(ev)
-                # Observed before the commit: on the rare failed commit the
-                # state is rebuilt, and the estimator has seen one extra event
-                # (its online update is statistical and shrugs that off).
-                self._observe(ev, self.state)
-        except BranchError:
-            self._set_state(self._reloaded())  # a core bug: never leave a half-applied action
-            raise
+        for ev in events:
+            self.state.apply(ev)
+            # Observed before the commit: on the rare failed commit the state
+            # is rebuilt, and the estimator has seen one extra event (its
+            # online update is statistical and shrugs that off).
+            self._observe(ev, self.state)
 
     def _reloaded(self) -> BranchState:
         state = BranchState()
@@ -373,7 +373,15 @@ class BranchService:
         """Run blocking storage work on the writer thread, keeping the event loop free."""
         if self.writer is None:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self.writer, partial(fn, *args))
+        done = asyncio.get_running_loop().run_in_executor(self.writer, partial(fn, *args))
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The commit goes on in its thread regardless: let it finish so the
+            # state we applied and the store agree, then stop. (Its event is not
+            # published; the hub's ring sees the gap and screens resync.)
+            await asyncio.wait([done])
+            raise
 
 
 def _fold_onto(state: BranchState, parsed: list[tuple[int, Event]]) -> BranchState:

@@ -144,3 +144,22 @@ def test_pages_of_unknown_branch_are_404(c):
     r = c.get("/display/nowhere")
     assert r.status_code == 404
     assert r.json()["message"] == "Unknown branch 'nowhere'."
+
+
+def test_a_failure_after_deciding_leaves_state_and_store_as_they_were(tmp_path, clock, monkeypatch):
+    """If building the answer fails after the events were applied, the state is rebuilt: nothing unstored shows."""
+    import server.service
+    from server.settings import Settings
+    from tests.serverkit import TestClient, create_app
+
+    app = create_app(Settings(data_dir=tmp_path), clock=clock, estimator_factory=lambda config: None)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.post(f"{API}/tickets", json={"service": "A"})
+        before = without_times(c.get(f"{API}/state").json())
+        real = server.service.ticket_view
+        monkeypatch.setattr(server.service, "ticket_view", lambda *a, **k: 1 / 0)
+        assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 500
+        monkeypatch.setattr(server.service, "ticket_view", real)
+        assert without_times(c.get(f"{API}/state").json()) == before
+        assert len(stored_events(c)) == 2
+        assert c.post(f"{API}/tickets", json={"service": "A"}).json()["ticket"] == "A002"
