@@ -81,6 +81,7 @@ def create_app(
     app.include_router(ws.router)
     app.include_router(screen_api.router)  # figures, ticket QR codes, receipt printing
     pages.mount(app, FRONTEND_ROOT)
+    app.mount("/reports", screen_api.ReportFiles(settings.reports_dir), name="reports")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
     return app
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from server.api import Service
 from server.core.errors import IllegalAction, NotFound
@@ -80,6 +84,25 @@ async def print_ticket(svc: Service, ticket: str, request: Request,
         raise IllegalAction(f"The receipt printer did not answer ({exc.__class__.__name__}); check its cable and paper.",
                             "小票打印机无响应,请检查连接和纸张。") from None
     return {"printed": ticket}
+
+
+class ReportFiles(StaticFiles):
+    """The simulator's HTML reports folder (`branchq sim run --report reports/NAME`), served at /reports/.
+
+    The folder may appear after the server starts: until then, 404 rather than an error.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory=directory, html=True, check_dir=False)
+
+    async def check_config(self) -> None:
+        if Path(str(self.directory)).is_dir():
+            await super().check_config()
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if not Path(str(self.directory)).is_dir():
+            raise HTTPException(404, "No simulator reports yet: run `branchq sim run --report reports/NAME`.")
+        return await super().get_response(path, scope)
 
 
 def receipt_for(svc: BranchService, info: dict[str, Any], url: str, lang: str) -> Receipt:

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # when it differs from the one the kiosk uses; an ESC/POS printer "host[:port]".
     public_url: str | None = None
     printer: str | None = None
+    reports_dir: Path = Path("reports")  # the simulator's HTML reports, served at /reports/ (manager page links)
 
     # Limits that keep a bad client from hurting the branch.
     max_body_bytes: int = 64 * 1024  # an action body is a few hundred bytes

@@ -93,3 +93,14 @@ def test_estimates_without_a_number_are_still_json():
                                    p_soon=math.nan))
     assert (d["expected_s"], d["low_s"], d["high_s"], d["p_soon"]) == (None, None, None, 0.0)
     json.dumps(d, allow_nan=False)
+
+
+def test_simulator_reports_are_served_for_the_manager_page(tmp_path, clock):
+    """The manager page's link /reports/ serves the simulator's report folder, and 404s while there is none."""
+    with client(tmp_path, clock, reports_dir=tmp_path / "missing") as c:
+        assert c.get("/reports/").status_code == 404
+    (tmp_path / "reports" / "busy").mkdir(parents=True)
+    (tmp_path / "reports" / "busy" / "index.html").write_text("<h1>busy</h1>", encoding="utf-8")
+    with client(tmp_path, clock, reports_dir=tmp_path / "reports") as c:
+        r = c.get("/reports/busy/")
+        assert r.status_code == 200 and "busy" in r.text
