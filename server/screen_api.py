@@ -7,6 +7,7 @@ server/core/figures.py, the receipt layout in server/printer.py.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 import segno
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
@@ -100,9 +102,26 @@ class ReportFiles(StaticFiles):
             await super().check_config()
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if not Path(str(self.directory)).is_dir():
+        root = Path(str(self.directory))
+        if not root.is_dir():
             raise HTTPException(404, "No simulator reports yet: run `branchq sim run --report reports/NAME`.")
+        if path in ("", ".") and not (root / "index.html").is_file():
+            return HTMLResponse(_report_index(root))
         return await super().get_response(path, scope)
+
+
+def _report_index(root: Path) -> str:
+    """A plain list of the HTML reports in the folder (two levels deep), newest first."""
+    pages = sorted((p for pattern in ("*.html", "*/*.html") for p in root.glob(pattern)),
+                   key=lambda p: p.stat().st_mtime, reverse=True)[:200]
+    items = "".join(
+        f'<li><a href="{html.escape(p.relative_to(root).as_posix(), quote=True)}">'
+        f"{html.escape(p.relative_to(root).as_posix())}</a></li>" for p in pages
+    ) or "<li>—</li>"
+    return (
+        '<!doctype html><meta charset="utf-8"><title>branchq · 模拟报告 / Simulator reports</title>'
+        f"<h1>模拟报告 / Simulator reports</h1><ul>{items}</ul>"
+    )
 
 
 def receipt_for(svc: BranchService, info: dict[str, Any], url: str, lang: str) -> Receipt:

@@ -104,3 +104,4 @@ def test_simulator_reports_are_served_for_the_manager_page(tmp_path, clock):
     with client(tmp_path, clock, reports_dir=tmp_path / "reports") as c:
         r = c.get("/reports/busy/")
         assert r.status_code == 200 and "busy" in r.text
+        assert 'href="busy/index.html"' in c.get("/reports/").text  # a list when the folder has no index
