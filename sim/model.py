@@ -45,6 +45,7 @@ class Customers:
     wrap: np.ndarray  # wrap-up minutes after the service (0: none)
     xfer: np.ndarray  # class index transferred to after service (-1: none)
     work2: np.ndarray  # minutes of the second service after a transfer
+    wrap2: np.ndarray  # wrap-up after the second service
     mobile: np.ndarray
 
 
@@ -86,6 +87,7 @@ def draw_customers(scn: Scenario, rng: np.random.Generator) -> Customers:
     no_show = np.zeros(n, dtype=bool)
     xfer = np.full(n, -1, dtype=np.int64)
     work2 = np.zeros(n)
+    wrap2 = np.zeros(n)
     for i, sid in enumerate(ids):
         spec = scn.classes[sid]
         idx = np.flatnonzero(cls == i)
@@ -105,11 +107,14 @@ def draw_customers(scn: Scenario, rng: np.random.Generator) -> Customers:
                 acc += p
                 j = ids.index(target)
                 xfer[idx[hit]] = j
-                work2[idx[hit]] = scn.classes[target].time.sample(rng, int(hit.sum()))
+                tspec = scn.classes[target]
+                work2[idx[hit]] = tspec.time.sample(rng, int(hit.sum()))
+                w2 = idx[hit][rng.random(int(hit.sum())) < tspec.wrapup_share]
+                wrap2[w2] = tspec.wrapup.sample(rng, len(w2))
     announce = rng.random(n) < scn.announced_abandon
     walk = (rng.gamma(4.0, scn.walk_seconds / 4.0 / 60.0, n) if scn.walk_seconds > 0 else np.zeros(n))
     mobile = rng.random(n) < scn.mobile_share if scn.mobile_share > 0 else np.zeros(n, dtype=bool)
-    return Customers(t, cls, work, leave, announce, no_show, walk, wrap, xfer, work2, mobile)
+    return Customers(t, cls, work, leave, announce, no_show, walk, wrap, xfer, work2, wrap2, mobile)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ class Day:
         # plain lists: indexing a numpy array per customer costs more than the whole event
         self.work, self.work2, self.walk, self.wrap = (cust.work.tolist(), cust.work2.tolist(),
                                                        cust.walk.tolist(), cust.wrap.tolist())
+        self.wrap2 = cust.wrap2.tolist()
         self.xfer, self.leave, self.no_show = cust.xfer.tolist(), cust.leave.tolist(), cust.no_show.tolist()
         n = len(cust.t)
         self.outcome = [WAITING] * n
@@ -367,7 +373,7 @@ class Day:
                     continue
                 state[i] = 2
                 self.outcome[i] = SERVED
-                wr = wrap[i] if first else 0.0
+                wr = wrap[i] if first else self.wrap2[i]
                 if log:
                     log((env.now, "service_finished", num, cid, wr > 0))
                 if wr > 0:
