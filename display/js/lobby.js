@@ -48,6 +48,7 @@
   }
 
   function renderTiles(view) {
+    $("tiles").style.setProperty("--n", String(Math.max(1, view.counters.length))); // fonts fit any count
     syncChildren($("tiles"), view.counters, (c) => c.id, () => {
       const tile = el("div", "tile");
       for (const cls of ["name", "svc", "state", "number num", "info", "info2", "closed-sign"]) tile.append(el("div", cls));
