@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+        "--js-flags=--expose-gc", "--enable-precise-memory-info"]
 SIZES = {"lobby": (1920, 1080), "counter": (800, 480), "kiosk": (1080, 1920), "ticket": (390, 844),
          "teller": (1366, 768), "manager": (1920, 1080)}
 TZ = ZoneInfo("Asia/Shanghai")
@@ -355,16 +356,18 @@ def test_a_long_day_does_not_grow_the_lobby(server: Server, open_page: Any) -> N
                 server.post(f"counters/{counter}/wrapup-done")
 
     count = "() => document.getElementsByTagName('*').length"
+    heap = "() => { window.gc(); window.gc(); return performance.memory.usedJSHeapSize; }"
     day(20)
     expect(lobby.locator("#recent li")).to_have_count(4, timeout=3000)
     lobby.wait_for_timeout(300)
-    before = lobby.evaluate(count)
+    before, heap_before = lobby.evaluate(count), lobby.evaluate(heap)
     day(150)
     expect(tile(lobby, "3").locator(".state")).to_have_text("空闲", timeout=3000)
     lobby.wait_for_timeout(300)
-    after = lobby.evaluate(count)
+    after, heap_after = lobby.evaluate(count), lobby.evaluate(heap)
     assert after == before, (before, after)
     assert lobby.locator("#recent li").count() == 4
+    assert heap_after - heap_before < 1_000_000, (heap_before, heap_after)  # 700 more events: no leak to speak of
 
 
 @pytest.mark.parametrize("server", ["canned"], indirect=True)
