@@ -1,6 +1,6 @@
 """Benchmark: branchq's actions against a bare FastAPI + SQLModel insert, in one run.
 
-    .venv/bin/python bench/server.py [--seconds 5] [--variants thread+est,thread,loop]
+    .venv/bin/python bench/server.py [--seconds 5] [--rounds 3] [--variants thread+est,thread,loop]
 
 Starts each server as its own uvicorn process on loopback (no access log) and
 drives it with a small raw-socket HTTP/1.1 keep-alive client (so the client's
@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import itertools
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,7 +90,36 @@ def serve_branchq(port: int, data: Path, writer: str, estimator: bool) -> None:
     config.write_text(_bench_config(), encoding="utf-8")
     settings = Settings(data_dir=data, branch_configs=[config], writer=writer,  # type: ignore[arg-type]
                         estimator=estimator)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    pauses = gc_pauses()
+    app = create_app(settings)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a):  # type: ignore[no-untyped-def]
+        async with inner(a):
+            yield
+        # (uvicorn re-raises SIGTERM after shutdown, so report here, not after run())
+        longest = max(pauses, default=0) * 1000
+        print(f"    (that server: {len(pauses)} full GC collections, longest {longest:.1f} ms)", flush=True)
+
+    app.router.lifespan_context = lifespan
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def gc_pauses() -> list[float]:
+    """Durations of full (generation 2) collections in this process: the p99 spikes worth knowing about."""
+    pauses: list[float] = []
+    started = [0.0]
+
+    def watch(phase: str, info: dict) -> None:  # type: ignore[type-arg]
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(watch)
+    return pauses
 
 
 def _bench_config() -> str:
@@ -206,14 +238,48 @@ def run(port: int, conns: int, seconds: float, step, label: str, results: dict) 
     asyncio.run(drive(port, conns, min(0.5, seconds), step))  # warm-up, not counted
     n, lat, errors = asyncio.run(drive(port, conns, seconds, step))
     r = {"rps": n / seconds, "p50": pct(lat, 50), "p99": pct(lat, 99), "errors": errors}
-    results[(label, conns)] = r
+    results.setdefault((label, conns), []).append(r)
+    show(label, conns, r)
+
+
+def show(label: str, conns: int, r: dict) -> None:  # type: ignore[type-arg]
     print(f"  {label:<26}{conns:>4} conn  {r['rps']:>8.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms"
-          f"  errors {errors}", flush=True)
+          f"  errors {r['errors']}", flush=True)
+
+
+def medians(results: dict) -> dict:  # type: ignore[type-arg]
+    """Per measurement, the median of each figure over the rounds (a shared machine is noisy)."""
+    return {k: {f: statistics.median(r[f] for r in rs) for f in rs[0]} for k, rs in results.items()}
+
+
+def round_of(args: argparse.Namespace, tmp: Path, results: dict) -> None:  # type: ignore[type-arg]
+    """One pass over every server and load: bare insert first, then each branchq variant."""
+    proc, port = start("bare", tmp)
+    try:
+        for conns in (1, 32):
+            run(port, conns, args.seconds, bare_step, "bare insert", results)
+    finally:
+        proc.terminate()
+        proc.wait()
+    for variant in args.variants.split(","):
+        writer, _, est = variant.partition("+")
+        data = Path(tempfile.mkdtemp(dir=tmp))
+        proc, port = start("branchq", data, writer, estimator=est == "est")
+        try:
+            asyncio.run(open_counters(port))
+            for conns in (1, 32):
+                run(port, conns, args.seconds, ticket_step, f"tickets ({variant})", results)
+            for conns in (1, 32):
+                run(port, conns, args.seconds, teller_step, f"call-next ({variant})", results)
+        finally:
+            proc.terminate()
+            proc.wait()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat everything and report medians")
     ap.add_argument("--serve", choices=["bare", "branchq"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
@@ -229,30 +295,18 @@ def main() -> int:
         serve_branchq(args.port, args.dir, args.writer, not args.no_estimator)
         return 0
 
-    results: dict = {}
-    print(f"bench/server.py: {args.seconds:.0f} s per measurement, loopback, uvicorn without access log")
+    raw: dict = {}  # type: ignore[type-arg]
+    print(f"bench/server.py: {args.seconds:.0f} s per measurement, {args.rounds} round(s), loopback, "
+          "uvicorn without access log")
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port = start("bare", Path(tmp))
-        try:
-            for conns in (1, 32):
-                run(port, conns, args.seconds, bare_step, "bare insert", results)
-        finally:
-            proc.terminate()
-            proc.wait()
-        for variant in args.variants.split(","):
-            writer, _, est = variant.partition("+")
-            data = Path(tmp) / variant
-            data.mkdir()
-            proc, port = start("branchq", data, writer, estimator=est == "est")
-            try:
-                asyncio.run(open_counters(port))
-                for conns in (1, 32):
-                    run(port, conns, args.seconds, ticket_step, f"tickets ({variant})", results)
-                for conns in (1, 32):
-                    run(port, conns, args.seconds, teller_step, f"call-next ({variant})", results)
-            finally:
-                proc.terminate()
-                proc.wait()
+        for i in range(args.rounds):
+            print(f"round {i + 1}:")
+            round_of(args, Path(tmp), raw)
+    results = medians(raw)
+    if args.rounds > 1:
+        print("medians:")
+        for (label, conns), r in results.items():
+            show(label, conns, r)
     print("(call-next: each connection also issues a ticket and marks a no-show per call; requests/s = 3x)")
     print("ratios to the bare insert (throughput):")
     for (label, conns), r in results.items():
