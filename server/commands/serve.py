@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import ValidationError
+
+from server.core.errors import BranchError
 from server.settings import DEMO_CONFIG, Settings
 
 
@@ -33,11 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     from server.app import create_app
 
-    settings = settings_from(args)
     try:
+        settings = settings_from(args)
         configs = settings.configs()
-    except Exception as exc:  # a bad config file: say which, do not start
-        print(f"branchq serve: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # a bad BRANCHQ_* variable: name it, no traceback
+        print(f"branchq serve: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except (BranchError, OSError) as exc:  # a bad or missing branch config file
+        print(f"branchq serve: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     print(f"branchq: storing events in {settings.db_url.split('@')[-1]}")
