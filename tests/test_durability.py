@@ -24,6 +24,9 @@ def server(tmp_path):
 def test_acknowledged_actions_survive_sigkill(server):
     """After kill -9 and a restart the state is identical and the next ticket takes a new number."""
     server.start()
+    printed = server.log.read_text()
+    for url in ("/docs", "/display/demo", "/kiosk/demo", "/teller/demo"):
+        assert f"{server.url}{url}" in printed  # serve --demo tells where everything is
     with httpx.Client(base_url=server.url, timeout=5) as c:
         numbers = [c.post(f"{API}/tickets", json={"service": s}).json()["ticket"] for s in "AABVCA"]
         for counter in ("2", "4"):
