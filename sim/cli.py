@@ -43,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--min-shift", default="2h")
     o.add_argument("--replications", "-r", type=int, default=20)
     o.add_argument("--seed", type=int, default=1)
-    o.add_argument("--out", help="write the optimized scenario TOML")
     _parallel(o)
     o.set_defaults(run=_optimize)
 
