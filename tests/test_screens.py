@@ -165,7 +165,7 @@ def open_page(browser: Any, server: Server) -> Iterator[Any]:
 def shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.wait_for_timeout(150)  # let a flash animation start from a settled frame
+    page.wait_for_function("!document.querySelector('.flash')", timeout=5000)  # a settled frame, not mid-flash
     page.screenshot(path=str(path))
     return path
 
