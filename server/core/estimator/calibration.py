@@ -3,20 +3,19 @@
 The raw interval (the Monte Carlo's, or a baseline's point) is corrected by
 recent errors: for each bucket we keep the last `window` scores
 (actual - raw) / scale of predictions whose outcome is known, and shift the
-low end, the point and the high end by the scores' 13%, 50% and 93%
+low end, the point and the high end by the scores' 15%, 50% and 95%
 quantiles. The window makes it adaptive (queues drift through the day); the
-uneven split (13% early, 7% late) makes late misses -- the ones customers
+uneven split (15% early, 5% late) makes late misses -- the ones customers
 resent -- the rarer kind, while the interval still covers about 80%.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-WAIT_TARGETS = (0.13, 0.5, 0.93)
+WAIT_TARGETS = (0.15, 0.5, 0.95)
 SERVICE_TARGETS = (0.1, 0.5, 0.9)
 AHEAD_EDGES = (0, 1, 3, 6, 11)  # buckets 0, 1-2, 3-5, 6-10, 11+
 
@@ -31,6 +30,25 @@ def ahead_bucket(ahead: int) -> str:
 
 
 @dataclass
+class _Ring:
+    """The last `size` score triples, as a numpy ring (cheap to append and to take quantiles of)."""
+
+    size: int
+    data: np.ndarray = field(init=False)
+    n: int = 0
+
+    def __post_init__(self) -> None:
+        self.data = np.empty((self.size, 3))
+
+    def add(self, score: tuple[float, float, float]) -> None:
+        self.data[self.n % self.size] = score
+        self.n += 1
+
+    def filled(self) -> np.ndarray:
+        return self.data[: min(self.n, self.size)]
+
+
+@dataclass
 class Calibrator:
     """Shifts (low, point, high) by recent scaled errors, bucket by bucket."""
 
@@ -38,20 +56,20 @@ class Calibrator:
     window: int = 300
     min_n: int = 25
     shift_point: bool = True
-    _scores: dict[str, deque[tuple[float, float, float]]] = field(default_factory=dict)
+    _scores: dict[str, _Ring] = field(default_factory=dict)
     _shift: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def learn(self, bucket: str, raw: tuple[float, float, float], scale: float, actual: float) -> None:
         """Record how a past prediction in `bucket` fared, now that its outcome is known."""
-        score = tuple((actual - r) / scale for r in raw)
+        score = ((actual - raw[0]) / scale, (actual - raw[1]) / scale, (actual - raw[2]) / scale)
         for key in (bucket, "*"):  # "*": all buckets together, for buckets still thin
-            q = self._scores.setdefault(key, deque(maxlen=self.window))
-            q.append(score)  # type: ignore[arg-type]
-            if len(q) >= self.min_n:
-                arr = np.asarray(q)
-                self._shift[key] = tuple(  # type: ignore[assignment]
-                    float(np.quantile(arr[:, i], p)) for i, p in enumerate(self.targets)
-                )
+            ring = self._scores.get(key)
+            if ring is None:
+                ring = self._scores[key] = _Ring(self.window)
+            ring.add(score)
+            if ring.n >= self.min_n and (ring.n < 100 or ring.n % 5 == 0):  # a shift moves slowly
+                q = np.quantile(ring.filled(), self.targets, axis=0)
+                self._shift[key] = (float(q[0, 0]), float(q[1, 1]), float(q[2, 2]))
 
     def shift(self, bucket: str) -> tuple[float, float, float]:
         return self._shift.get(bucket) or self._shift.get("*") or (0.0, 0.0, 0.0)
@@ -65,4 +83,5 @@ class Calibrator:
         return low, min(max(point, low), high), high
 
     def count(self, bucket: str) -> int:
-        return len(self._scores.get(bucket, ()))
+        ring = self._scores.get(bucket)
+        return min(ring.n, ring.size) if ring else 0

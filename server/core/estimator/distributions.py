@@ -19,6 +19,7 @@ from ..events import Event
 from ..state import BranchState
 
 _SQRT2 = math.sqrt(2.0)
+SPEED_SPREAD = 0.1  # typical spread of tellers' speeds, as a log factor
 
 
 # ------------------------------------------------------------------ normal helpers (numpy only)
@@ -115,28 +116,34 @@ class LogNormal:
 
 @dataclass
 class LogStat:
-    """Running sums of log durations."""
+    """Running sums of durations, fitted as a lognormal by its mean and CV.
+
+    Matching moments (not log-moments) keeps the mean right even when the
+    truth is not lognormal (exponential service, say): sums of many services,
+    which is what a wait is, then come out right on average.
+    """
 
     n: float = 0.0
     s1: float = 0.0
     s2: float = 0.0
 
     def add(self, seconds: float) -> None:
-        y = math.log(max(seconds, 1.0))
+        x = max(seconds, 1.0)
         self.n += 1
-        self.s1 += y
-        self.s2 += y * y
+        self.s1 += x
+        self.s2 += x * x
 
     def shrunk(self, prior: LogNormal, weight: float) -> LogNormal:
-        """Posterior-mean-like blend of the data with `prior` worth `weight` observations."""
+        """The data's mean and squared CV blended with `prior`'s, which is worth `weight` observations."""
         n = self.n
         if n == 0:
             return prior
         mean = self.s1 / n
-        var = max(self.s2 / n - mean * mean, 0.0)
-        mu = (n * mean + weight * prior.mu) / (n + weight)
-        s2 = (n * var + weight * prior.sigma ** 2) / (n + weight)
-        return LogNormal(mu, math.sqrt(max(s2, 0.01)))
+        cv2 = max(self.s2 / n - mean * mean, 0.0) / (mean * mean)
+        prior_cv2 = math.exp(prior.sigma ** 2) - 1
+        m = (n * mean + weight * prior.mean) / (n + weight)
+        c = (n * cv2 + weight * prior_cv2) / (n + weight)
+        return LogNormal.from_mean_cv(m, math.sqrt(max(c, 0.01)))
 
 
 # ------------------------------------------------------------------ the branch model
@@ -180,6 +187,8 @@ class BranchModel:
     _wrap_start: dict[str, datetime] = field(default_factory=dict)
     _pause: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     _last_ts: datetime | None = None
+    _resid_sq: float = 0.0
+    _resid_n: int = 0
     _cache: dict[str, LogNormal] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- reading
@@ -195,9 +204,17 @@ class BranchModel:
         return dist
 
     def speed(self, counter: str) -> float:
-        """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1."""
+        """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1.
+
+        Empirical Bayes: a counter's mean log-residual is shrunk by the ratio of
+        the residuals' spread to a typical spread of teller speeds (about 10%),
+        so noisy service (exponential-like) needs many more customers before a
+        window is called slow.
+        """
         s, n = self.counter_resid.get(counter, (0.0, 0.0))
-        return math.exp(s / (n + self.defaults.counter_weight))
+        spread = self._resid_sq / self._resid_n if self._resid_n > 10 else 1.0
+        weight = max(self.defaults.counter_weight, spread / SPEED_SPREAD ** 2)
+        return math.exp(s / (n + weight))
 
     def service_at(self, service: str, counter: str | None) -> LogNormal:
         dist = self.service_dist(service)
@@ -289,8 +306,11 @@ class BranchModel:
         self.service[t.service].add(seconds)
         self.branch_service.add(seconds)
         resid = self.counter_resid[ev.counter]
-        resid[0] += math.log(max(seconds, 1.0)) - norm.mu
+        r = math.log(max(seconds, 1.0)) - norm.mu
+        resid[0] += r
         resid[1] += 1
+        self._resid_sq += r * r
+        self._resid_n += 1
         self._cache.clear()
         fin = self.finished[t.service]
         fin[0] += 1

@@ -44,8 +44,9 @@ class Estimator:
     """Forward Monte Carlo of the branch, calibrated online; implements EstimatorLike."""
 
     def __init__(self, config: BranchConfig | None = None, rng: np.random.Generator | None = None,
-                 replications: int = 96, defaults: Defaults | None = None) -> None:
+                 replications: int = 96, defaults: Defaults | None = None, joins: bool = True) -> None:
         self.config = config
+        self.joins = joins  # 'if you take a number now' (the kiosk) and the counters' texts; evaluation skips them
         self.model = BranchModel(defaults or Defaults())
         self.reps = replications
         # A fixed base seed mixed with the state's position: the same history gives the same numbers,
@@ -99,13 +100,13 @@ class Estimator:
             if seq == state.seq and timedelta(0) <= now - at <= timedelta(seconds=REUSE_S):
                 return est
         rng = np.random.default_rng([self.seed, state.seq, int(now.timestamp())])
-        plan, layout = build(state, self.model, now, rng, self.reps)
+        plan, layout = build(state, self.model, now, rng, self.reps, self.joins)
         calls = simulate(plan)
         est = Estimates(
             at=now,
             waits=self._waits(state, now, layout, calls),
-            join=self._joins(state, now, layout, calls),
-            counters=self._counters(state, now, rng),
+            join=self._joins(state, now, layout, calls) if self.joins else {},
+            counters=self._counters(state, now, rng) if self.joins else {},
         )
         self._cache = (state.seq, now, est)
         return est

@@ -93,7 +93,7 @@ class Replay:
     # ---------------------------------------------------------------- lenient fold
     def _apply(self, ev: Event) -> list[Event]:
         """Apply `ev`, first repairing the commonest gaps of real exports; skip what cannot fit."""
-        st, out = self.state, []
+        st, out = self.state, list[Event]()
         t = st.tickets.get(ev.data.get("ticket", "")) if "ticket" in ev.data else None
         repairs: list[Event] = []
         if ev.type == "service_started" and t is not None and t.status is TicketStatus.WAITING:
@@ -133,9 +133,10 @@ class Replay:
             self._emit(ev.ts, t.number, "service", (low, point, high), counter=ev.counter)
         elif ev.type == "service_finished":
             t = st.tickets[ev.ticket]
-            pending = self._service_pending.pop((t.number, t.started_at), None) if t.started_at else None
-            if pending is not None and ev.get("reason") != "end_of_day":
-                self.services.append((pending[0], ev.counter, (ev.ts - t.started_at).total_seconds(), pending[1]))
+            started = t.started_at
+            pending = self._service_pending.pop((t.number, started), None) if started else None
+            if pending is not None and started is not None and ev.get("reason") != "end_of_day":
+                self.services.append((pending[0], ev.counter, (ev.ts - started).total_seconds(), pending[1]))
 
     def _case(self, t, est, now: datetime) -> None:  # type: ignore[no-untyped-def]
         queue = self.state.waiting(t.service)

@@ -48,7 +48,7 @@ def counter_services(c: CounterState, all_services: list[str]) -> tuple[str, ...
 
 
 def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.Generator,
-          reps: int) -> tuple[Plan, Layout]:
+          reps: int, joins: bool = True) -> tuple[Plan, Layout]:
     services, priority = services_of(state)
     index = {s: i for i, s in enumerate(services)}
     counters = [c for c in state.counters.values()]
@@ -64,14 +64,15 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
     for s in services:
         waiting = [t.number for t in state.waiting(s)]
         tickets.append(waiting)
-        lanes.append(_lane(s, len(waiting), state, model, now, rng, reps, horizon))
+        lanes.append(_lane(s, len(waiting), state, model, now, rng, reps, horizon, joins))
     columns, join, col = {}, {}, 0
     for s, waiting in zip(services, tickets, strict=True):
         for n in waiting:
             columns[n] = col
             col += 1
-        join[s] = col
-        col += 1
+        if joins:
+            join[s] = col
+            col += 1
     reach = np.isfinite(free_at).any(axis=0) if counters else np.zeros(0, bool)
     serving = {s: [c.id for k, c in enumerate(counters) if score[k, index[s]] > -np.inf
                    and c.status is not CounterStatus.CLOSED] for s in services}
@@ -93,13 +94,15 @@ def _arrival_horizon(state: BranchState, model: BranchModel, services: list[str]
 
 
 def _lane(service: str, n: int, state: BranchState, model: BranchModel, now: datetime,
-          rng: np.random.Generator, reps: int, horizon: float) -> Lane:
+          rng: np.random.Generator, reps: int, horizon: float, joins: bool) -> Lane:
     """Existing tickets (plus the 'join now' one at the end) and the arrivals to come."""
-    occupancy = _occupancy(service, (reps, n + 1), model, rng)
-    occupancy[:, n] = 0.0  # the hypothetical new ticket must not delay anyone
+    q = n + 1 if joins else n
+    occupancy = _occupancy(service, (reps, q), model, rng)
     theta = model.abandon_rate(service)
-    leave = rng.exponential(1 / theta, (reps, n + 1)) if theta > 0 else np.full((reps, n + 1), np.inf)
-    leave[:, n] = np.inf
+    leave = rng.exponential(1 / theta, (reps, q)) if theta > 0 else np.full((reps, q), np.inf)
+    if joins:
+        occupancy[:, n] = 0.0  # the hypothetical new ticket must not delay anyone
+        leave[:, n] = np.inf
     arrivals = _arrivals(model.arrival_rates(service), state, now, rng, reps, horizon)
     m = arrivals.shape[1]
     arr_leave = rng.exponential(1 / theta, (reps, m)) if theta > 0 else np.full((reps, m), np.inf)

@@ -1,0 +1,168 @@
+"""The estimator's parts: conditional service times, texts with hysteresis, the policy encoding, screens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from server.core.estimator import Estimator
+from server.core.estimator.distributions import LogNormal, norm_ppf
+from server.core.estimator.forward import policy_score
+from server.core.estimator.texts import wait_text
+from server.core.events import event
+from server.core.policy import service_to_call
+from server.core.state import BranchState
+
+TZ = timezone(timedelta(hours=8))
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
+CONFIG = {
+    "branch": "t", "services": [
+        {"id": "A", "name": "A", "prefix": "A", "priority": 1},
+        {"id": "V", "name": "V", "prefix": "V", "priority": 2},
+        {"id": "C", "name": "C", "prefix": "C", "priority": 1},
+    ],
+    "counters": [
+        {"id": "1", "name": "1", "services": ["A", "V"]},
+        {"id": "2", "name": "2", "services": ["V", "A"]},
+        {"id": "3", "name": "3", "services": ["C"]},
+    ],
+}
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def state_with(*events) -> BranchState:  # type: ignore[no-untyped-def]
+    st = BranchState()
+    st.apply(event(T0, "branch_config", **CONFIG))
+    for ev in events:
+        st.apply(ev)
+    return st
+
+
+def test_lognormal_remaining_time_falls_then_rises():
+    """For lognormal service the expected remaining time dips after the start and then grows with elapsed time."""
+    d = LogNormal.from_mean_cv(194.0, 1.15)
+    means = [d.mean_remaining(e) for e in (0, 60, 180, 300, 600, 1200)]
+    assert means[1] < means[0] < means[3] < means[4] < means[5]
+    mc = d.remaining(600.0, np.random.default_rng(1), 200_000).mean()
+    assert mc == pytest.approx(means[4], rel=0.03)
+
+
+def test_normal_quantile_approximation_is_accurate():
+    """The numpy-only inverse normal CDF matches known quantiles."""
+    got = norm_ppf(np.array([0.001, 0.1, 0.5, 0.9, 0.975]))
+    assert got == pytest.approx([-3.090232, -1.281552, 0.0, 1.281552, 1.959964], abs=1e-5)
+
+
+@pytest.mark.parametrize(("low", "high", "zh", "en"), [
+    (16 * 60, 19 * 60, "约需15–20分钟", "About 15–20 min"),
+    (0, 100, "即将叫号", "Very soon"),
+    (2 * 60, 9 * 60, "约需10分钟以内", "Under 10 min"),
+    (35 * 60, 48 * 60, "约需30–50分钟", "About 30–50 min"),
+    (45 * 60, 80 * 60, "约需40分钟以上", "40+ min"),
+    (65 * 60, 90 * 60, "约需1小时以上", "Over 1 hour"),
+])
+def test_wait_texts_use_friendly_buckets(low, high, zh, en):
+    """Ranges are rounded outward to 5- then 10-minute buckets, with 'soon' and 'over an hour' at the ends."""
+    shown = wait_text(low, high)
+    assert (shown.zh, shown.en) == (zh, en)
+
+
+def test_wait_text_hysteresis_keeps_the_bucket_near_an_edge():
+    """An estimate hovering around a bucket edge keeps its text until it moves a clear margin past it."""
+    first = wait_text(16 * 60, 19.8 * 60)
+    assert first.zh == "约需15–20分钟"
+    wobble = [20.3, 19.7, 20.5, 19.9]
+    shown = first
+    for hi in wobble:
+        shown = wait_text(16 * 60, hi * 60, shown)
+        assert shown.zh == "约需15–20分钟"
+    assert wait_text(16 * 60, 21.5 * 60, shown).zh == "约需15–25分钟"
+    soon = wait_text(0, 120)
+    assert wait_text(0, 200, soon).zh == "即将叫号"  # "soon" stays until the high end passes 5 min
+    assert wait_text(0, 400, soon).zh != "即将叫号"
+
+
+def test_policy_score_encodes_the_calling_rule():
+    """The vectorised score picks exactly what policy.service_to_call picks, on random set-ups."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n = int(rng.integers(1, 6))
+        priority = rng.integers(0, 3, n).astype(float)
+        prefs = [list(rng.permutation(n)[: int(rng.integers(1, n + 1))])]
+        waiting = rng.random(n) < 0.5
+        score = policy_score(prefs, priority, n)[0]
+        masked = np.where(waiting, score, -np.inf)
+        ours = int(masked.argmax()) if np.isfinite(masked.max()) else None
+        names = [str(i) for i in range(n)]
+        theirs = service_to_call([names[i] for i in prefs[0]], {names[i]: int(priority[i]) for i in range(n)},
+                                 lambda s, w=waiting: bool(w[int(s)]))
+        assert ours == (int(theirs) if theirs is not None else None)
+
+
+def test_no_open_counter_says_so_instead_of_a_number():
+    """A class no open counter serves gets '暂无窗口办理此业务' and no number, on the ticket and the kiosk."""
+    st = state_with(event(at(0), "counter_opened", counter="1"), event(at(1), "ticket_issued", ticket="C001", service="C"))
+    est = Estimator(rng=np.random.default_rng(1)).estimate(st, at(1))
+    w = est.waits["C001"]
+    assert (w.text_zh, w.available) == ("暂无窗口办理此业务", False)
+    assert est.join["C"].text_zh == "暂无窗口办理此业务"
+    assert est.join["A"].available
+
+
+def test_why_text_and_counter_texts_explain_the_situation():
+    """The explainer counts people and windows and names a VIP at the window; busy counters get their texts."""
+    st = state_with(
+        event(at(0), "counter_opened", counter="1"),
+        event(at(0), "counter_opened", counter="2"),
+        event(at(1), "ticket_issued", ticket="V001", service="V"),
+        event(at(1), "called", ticket="V001", counter="1"),
+        event(at(1.2), "service_started", ticket="V001", counter="1"),
+        event(at(2), "ticket_issued", ticket="A001", service="A"),
+        event(at(2), "called", ticket="A001", counter="2"),
+        event(at(2.2), "service_started", ticket="A001", counter="2"),
+        event(at(3), "service_finished", ticket="A001", counter="2", wrapup=True),
+        *[event(at(4), "ticket_issued", ticket=f"A00{i}", service="A") for i in (2, 3, 4, 5)],
+    )
+    est = Estimator(rng=np.random.default_rng(1)).estimate(st, at(5))
+    w = est.waits["A005"]
+    assert w.why_zh.startswith("前面还有3人,2个窗口办理") and "贵宾客户正在办理" in w.why_zh
+    assert "3 people ahead for 2 windows" in w.why_en
+    assert est.counters["1"].text_zh.startswith("该客户办理时长大约为")
+    assert est.counters["2"].kind == "wrapup" and est.counters["2"].text_zh.startswith("上笔业务还未办结,仍需")
+    assert 0 < w.low_s <= w.expected_s <= w.high_s
+
+
+def test_paused_counter_return_is_corrected_for_overrun():
+    """A teller who said 10:00 at a branch where pauses overrun by ~10 min is expected back later than 10:00."""
+    evs = [event(at(0), "counter_opened", counter="1")]
+    for start in (10, 30, 50, 70, 90):  # five earlier pauses, each 10 min late
+        evs += [event(at(start), "counter_paused", counter="1", expected_return=(at(start + 5)).isoformat()),
+                event(at(start + 15), "counter_resumed", counter="1")]
+    st = state_with()
+    est = Estimator(rng=np.random.default_rng(1))
+    for ev in evs:
+        st.apply(ev)
+        est.observe(ev, st)
+    pause = event(at(110), "counter_paused", counter="1", expected_return=at(115).isoformat())
+    st.apply(pause)
+    est.observe(pause, st)
+    c = est.estimate(st, at(110)).counters["1"]
+    assert c.kind == "pause" and c.expected_s == pytest.approx(15 * 60)
+    assert c.text_zh == f"预计{at(125).strftime('%H:%M')}恢复"
+
+
+def test_same_history_gives_the_same_estimates():
+    """Estimates depend only on the seed, the events and the time asked: asking twice changes nothing."""
+    st = state_with(event(at(0), "counter_opened", counter="1"),
+                    *[event(at(1), "ticket_issued", ticket=f"A00{i}", service="A") for i in range(1, 6)])
+    a = Estimator(rng=np.random.default_rng(3)).estimate(st, at(2))
+    b_est = Estimator(rng=np.random.default_rng(3))
+    b_est.estimate(st, at(1.5))
+    b = b_est.estimate(st, at(2))
+    assert [(w.low_s, w.expected_s, w.high_s) for w in a.waits.values()] == \
+        [(w.low_s, w.expected_s, w.high_s) for w in b.waits.values()]
