@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
@@ -20,6 +21,7 @@ from server.screens import Screen, ScreenRegistry
 from server.service import BranchService
 
 router = APIRouter()
+log = logging.getLogger("branchq")
 MAX_CLIENT_MESSAGE = 4096  # hello and ping are tiny; anything bigger is ignored
 
 
@@ -38,16 +40,24 @@ async def feed(ws: WebSocket, branch: str, since: int | None = None,
     screen = registry.add(branch, client, svc.branch.now())
     if screen_kind:
         screen.kind = screen_kind[:32]
-    async with svc.lock:  # snapshot and subscription at the same seq: nothing missed, nothing twice
-        sub = hub.subscribe(branch)
-        missed = hub.replay(branch, since, svc.state.seq) if since is not None else None
-        first = [_snapshot(svc)] if missed is None else [text for _, text in svc.event_messages(missed)]
-        screen.seq = svc.state.seq
-    sender = asyncio.create_task(_send(ws, svc, sub, screen, first))
+    sub = hub.subscribe(branch)
     try:
-        await _receive(ws, svc, sub, screen)
+        async with svc.lock:  # snapshot and subscription at the same seq: nothing missed, nothing twice
+            missed = hub.replay(branch, since, svc.state.seq) if since is not None else None
+            first = [_snapshot(svc)] if missed is None else [text for _, text in svc.event_messages(missed)]
+            screen.seq = svc.state.seq
+        # Two tasks: the sender alone writes to the socket; whichever ends first
+        # (the screen left, or its socket broke) ends the other.
+        tasks = {asyncio.create_task(_send(ws, svc, sub, screen, first)),
+                 asyncio.create_task(_receive(ws, svc, sub, screen))}
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("screen feed of branch %s failed", branch, exc_info=task.exception())
+                await _close_quietly(ws, 1011)
     finally:
-        sender.cancel()
         hub.unsubscribe(sub)
         registry.remove(screen)
 
@@ -106,6 +116,6 @@ def _parse(text: str) -> dict[str, Any]:
     return msg if isinstance(msg, dict) else {}
 
 
-async def _close_quietly(ws: WebSocket) -> None:
+async def _close_quietly(ws: WebSocket, code: int = 1000) -> None:
     with contextlib.suppress(Exception):  # already closed: nothing to do
-        await ws.close()
+        await ws.close(code)
