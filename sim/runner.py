@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def default_jobs() -> int:
 
 
 def run_days(scn: Scenario, days: int, seed: int, jobs: int | None = None, log: bool = False,
-             dask: str | None = None, first_day: int = 0) -> list[DayOutput]:
+             dask: Any = None, first_day: int = 0) -> list[DayOutput]:
     """Simulate days first_day … first_day+days-1; results in day order."""
     indices = list(range(first_day, first_day + days))
     jobs = default_jobs() if jobs is None else max(1, jobs)
@@ -65,8 +66,8 @@ def run_days(scn: Scenario, days: int, seed: int, jobs: int | None = None, log: 
     return [out[d] for d in indices]
 
 
-def _run_dask(scn: Scenario, seed: int, indices: list[int], log: bool, address: str) -> list[DayOutput]:
-    """The same batches on a Dask cluster (`pip install branchq[cluster]`)."""
+def _run_dask(scn: Scenario, seed: int, indices: list[int], log: bool, address: Any) -> list[DayOutput]:
+    """The same days on a Dask cluster (`pip install branchq[cluster]`); `address` may be a Client."""
     try:
         from distributed import Client
     except ImportError:
