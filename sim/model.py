@@ -47,6 +47,7 @@ class Customers:
     work2: np.ndarray  # minutes of the second service after a transfer
     wrap2: np.ndarray  # wrap-up after the second service
     mobile: np.ndarray
+    detect: np.ndarray  # minutes from leaving to the `abandoned` event (staff notice, app cancel)
 
 
 def draw_customers(scn: Scenario, rng: np.random.Generator) -> Customers:
@@ -114,7 +115,9 @@ def draw_customers(scn: Scenario, rng: np.random.Generator) -> Customers:
     announce = rng.random(n) < scn.announced_abandon
     walk = (rng.gamma(4.0, scn.walk_seconds / 4.0 / 60.0, n) if scn.walk_seconds > 0 else np.zeros(n))
     mobile = rng.random(n) < scn.mobile_share if scn.mobile_share > 0 else np.zeros(n, dtype=bool)
-    return Customers(t, cls, work, leave, announce, no_show, walk, wrap, xfer, work2, wrap2, mobile)
+    # drawn last, so scenarios without a detection delay keep every other draw
+    detect = (rng.exponential(scn.abandon_detect_minutes, n) if scn.abandon_detect_minutes > 0 else np.zeros(n))
+    return Customers(t, cls, work, leave, announce, no_show, walk, wrap, xfer, work2, wrap2, mobile, detect)
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class Day:
     def _arrivals(self):
         env, c = self.env, self.c
         ts, cls = c.t.tolist(), c.cls.tolist()
-        leave, announce, mobile = self.leave, c.announce.tolist(), c.mobile.tolist()
+        leave, announce, mobile, detect = self.leave, c.announce.tolist(), c.mobile.tolist(), c.detect.tolist()
         sids, heaps, nwait, idle, serving = self.sids, self.heaps, self.nwait, self.idle, self.serving
         log = self.log.append if self.log_on else None
         for i, t in enumerate(ts):
@@ -240,7 +243,8 @@ class Day:
             heappush(heaps[s], i)
             nwait[s] += 1
             if leave[i] < INF and announce[i]:
-                env.timeout(leave[i] - t).callbacks.append(lambda _e, i=i: self._abandon(i))
+                # logged when noticed; a counter reaching them first finds nobody (silent path)
+                env.timeout(leave[i] - t + detect[i]).callbacks.append(lambda _e, i=i: self._abandon(i))
             for j in serving[s]:  # the first idle counter that serves it calls
                 if idle[j] is not None:
                     self._wake(j)

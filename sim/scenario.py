@@ -150,6 +150,7 @@ class Scenario:
     recall_after_seconds: float = 30.0
     no_show_after_seconds: float = 90.0
     announced_abandon: float = 0.3
+    abandon_detect_minutes: float = 0.0  # mean delay before staff notice an announced leaver
     mobile_share: float = 0.0
     overrun_share: float = 0.0
     overrun_minutes: float = 5.0
@@ -259,6 +260,7 @@ def scenario_from_mapping(data: dict[str, Any], name: str = "scenario") -> Scena
         recall_after_seconds=float(cust.get("recall_after_seconds", 30)),
         no_show_after_seconds=float(cust.get("no_show_after_seconds", 90)),
         announced_abandon=float(cust.get("announced_abandon", 0.3)),
+        abandon_detect_minutes=float(cust.get("abandon_detect_minutes", 0.0)),
         mobile_share=float(cust.get("mobile_share", 0.0)),
         overrun_share=float(pauses.get("overrun_share", 0.0)),
         overrun_minutes=float(pauses.get("overrun_minutes", 5.0)),

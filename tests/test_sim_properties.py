@@ -47,7 +47,8 @@ def scenarios(draw):  # type: ignore[no-untyped-def]
         "branch": "prop", "day": {"doors_open": "09:00", "doors_close": "12:00"},
         "arrivals": {"interval_minutes": 30, **rates},
         "customers": {"patience": {"dist": "exponential", "mean_minutes": draw(st.floats(2, 60))},
-                      "announced_abandon": draw(st.floats(0, 1)), "walk_seconds": draw(st.floats(0, 40))},
+                      "announced_abandon": draw(st.floats(0, 1)), "walk_seconds": draw(st.floats(0, 40)),
+                      "abandon_detect_minutes": draw(st.floats(0, 5))},
         "pauses": {"overrun_share": 0.5, "unplanned_per_hour": draw(st.floats(0, 1))},
         "services": services, "counters": counters,
     })
