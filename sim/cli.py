@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", help="write the event log (JSONL, spec v1.1)")
     r.add_argument("--report", help="write an HTML report into this folder")
+    r.add_argument("--estimator", action="store_true",
+                   help="replay the days through the estimator: share of waits beyond the range shown")
     _parallel(r)
     r.set_defaults(run=_run)
 
@@ -70,9 +72,16 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scn = load_scenario(args.scenario)
-    outs = run_days(scn, args.days, args.seed, args.jobs, log=bool(args.out), dask=args.dask)
+    outs = run_days(scn, args.days, args.seed, args.jobs, log=bool(args.out or args.estimator), dask=args.dask)
     summary = summarise([o.kpis for o in outs])
     print(format_summary(scn, summary))
+    if args.estimator:
+        from .kpis import fmt_ci
+        from .shown import late_shares
+
+        late = late_shares("".join(o.jsonl or "" for o in outs))
+        print(f"  waits beyond the range shown at the ticket: {fmt_ci(*late['late'], pct=True)}"
+              f" (by more than 2 min: {fmt_ci(*late['late2'], pct=True)})")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             for o in outs:

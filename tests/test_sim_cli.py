@@ -37,3 +37,10 @@ def test_bad_scenario_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type:
     bad.write_text('branch = "x"\n[[services]]\nid = "A"\nprefix = "A"\n', encoding="utf-8")
     assert main(["sim", "run", str(bad), "--days", "1"]) == 2
     assert "arrivals" in capsys.readouterr().err
+
+
+def test_run_with_the_estimator_reports_waits_beyond_the_range_shown(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--estimator replays the simulated days through the estimator and prints the late share with a CI."""
+    assert main(["sim", "run", str(SCENARIOS / "quiet.toml"), "--days", "2", "--jobs", "1", "--estimator"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "waits beyond the range shown" in line and "%" in line
