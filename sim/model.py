@@ -312,6 +312,8 @@ class Day:
                         self.paused.append((k, now, env.now))
                         if log:
                             log((env.now, "counter_resumed", cid))
+                        while pi < len(pauses) and pauses[pi].start < env.now and pauses[pi].reason != "lunch":
+                            pi += 1  # a short break that fell inside this pause is not taken as well
                     continue
                 s = service_to_call(prefs, prio, has) if waiting else None
                 if s is None:
