@@ -104,6 +104,14 @@ class Branch:
 
         return self._decide(build)
 
+    def close_day(self) -> Decision:
+        """Only what a new business day requires: yesterday's close-out and the day's set-up.
+
+        No events on the same day. The server calls it when the day turns, so
+        the screens do not show yesterday's queue until the first action.
+        """
+        return self._decide(lambda b, now: Decision([]))
+
     def abandon(self, number: str) -> Decision:
         """Staff record that a waiting customer left."""
 
