@@ -63,13 +63,15 @@ def create_app(
         # the collector's way so a full collection does not pause the loop.
         gc.collect()
         gc.freeze()
-        refresher = asyncio.create_task(_refresh(services, hub, settings.refresh_seconds))
+        background = [asyncio.create_task(_refresh(services, hub, settings.refresh_seconds)),
+                      asyncio.create_task(_turn_days(services, settings.day_check_seconds))]
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if writer is not None:
                 writer.shutdown(wait=True)
             store.close()
@@ -84,6 +86,17 @@ def create_app(
     app.mount("/reports", screen_api.ReportFiles(settings.reports_dir), name="reports")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
     return app
+
+
+async def _turn_days(services: dict[str, BranchService], every: float) -> None:
+    """Close out each branch's day soon after it turns, not at its first action next morning."""
+    while True:
+        await asyncio.sleep(every)
+        for svc in services.values():
+            try:
+                await svc.close_day_if_due()
+            except Exception:  # e.g. storage down: try again next time
+                log.exception("closing the day of branch %s failed", svc.id)
 
 
 async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -> None:

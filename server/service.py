@@ -325,6 +325,14 @@ class BranchService:
             out.append((seq, json.dumps(msg, ensure_ascii=False)))
         return out
 
+    async def close_day_if_due(self) -> bool:
+        """If the business day has turned since the last event, record the close-out now."""
+        if self.state.day is None or self.state.business_day(self.branch.now()) <= self.state.day:
+            return False
+        answer = await self._execute(lambda b: b.close_day(), lambda d, first: (200, {}), None, "close day",
+                                     actor="server")
+        return answer.status == 200
+
     # ------------------------------------------------------------ idempotency
     @staticmethod
     def _replay(r: Remembered, request: str) -> Answer:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     ws_history: int = 1024  # recent messages kept per branch for ?since= resumes
     refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
     estimate_delay_seconds: float = 0.3  # after a change, fresh estimates reach screens this much later
+    day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out
     estimator: bool = True  # False: no wait estimates at all (BRANCHQ_ESTIMATOR=false; the bench compares)
     # Where commits run: one dedicated thread (the event loop stays free; default)
     # or on the loop itself (no hand-off; bench/server.py compares the two).

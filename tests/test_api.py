@@ -163,3 +163,22 @@ def test_a_failure_after_deciding_leaves_state_and_store_as_they_were(tmp_path, 
         assert without_times(c.get(f"{API}/state").json()) == before
         assert len(stored_events(c)) == 2
         assert c.post(f"{API}/tickets", json={"service": "A"}).json()["ticket"] == "A002"
+
+
+def test_the_day_is_closed_out_when_it_turns_not_at_the_next_action(tmp_path, clock):
+    """Soon after the business day turns, yesterday's open tickets and counters are closed and screens are told."""
+    import time
+
+    with client(tmp_path, clock, day_check_seconds=0.02) as c:
+        c.post(f"{API}/tickets", json={"service": "A"})
+        c.post(f"{API}/counters/2/open")
+        with c.websocket_connect("/ws/v1/branches/demo") as ws:
+            assert json.loads(ws.receive_text())["seq"] == 3
+            clock.advance(hours=20)  # 05:00 the next day
+            messages = [json.loads(ws.receive_text()) for _ in range(3)]
+        assert [m["event"]["type"] for m in messages] == ["abandoned", "counter_closed", "branch_config"]
+        view = messages[-1]["view"]
+        assert (view["day"], view["services"][0]["waiting"], view["counters"][1]["status"]) == (
+            "2026-12-02", 0, "closed")
+        time.sleep(0.1)  # the watcher keeps running: a closed day is not closed twice
+        assert len(stored_events(c)) == 6
