@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", help="write the event log (JSONL, spec v1.1)")
     r.add_argument("--report", help="write an HTML report into this folder")
+    r.add_argument("--by-class", action="store_true", help="also print the interval table of each service")
     r.add_argument("--estimator", action="store_true",
                    help="replay the days through the estimator: share of waits beyond the range shown")
     _parallel(r)
@@ -74,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     outs = run_days(scn, args.days, args.seed, args.jobs, log=bool(args.out or args.estimator), dask=args.dask)
     summary = summarise([o.kpis for o in outs])
-    print(format_summary(scn, summary))
+    print(format_summary(scn, summary, by_class=args.by_class))
     if args.estimator:
         from .kpis import fmt_ci
         from .shown import late_shares

@@ -166,8 +166,8 @@ def fmt_ci(m: float, h: float, pct: bool = False, digits: int = 1) -> str:
     return s + ("%" if pct else "")
 
 
-def format_summary(scn: Scenario, s: Summary) -> str:
-    """The text table `sim run` prints."""
+def format_summary(scn: Scenario, s: Summary, by_class: bool = False) -> str:
+    """The text table `sim run` prints (with `by_class`, one interval table per service too)."""
     T = scn.service_level_minutes
     lines = [f"{scn.name}: {s.n} day(s), 95% CI across days"]
     sc = s.scalars
@@ -185,13 +185,19 @@ def format_summary(scn: Scenario, s: Summary) -> str:
         f"{sid}: wait {fmt_ci(s.mean['wait_mean'][i, -1], s.half['wait_mean'][i, -1])} "
         f"p90 {fmt_ci(s.mean['wait_p90'][i, -1], np.nan)} SL {fmt_ci(s.mean['service_level'][i, -1], s.half['service_level'][i, -1], pct=True, digits=0)}"
         for i, sid in enumerate(ids)))
-    lines.append(f"  {'interval':>8} {'arrivals':>8} {'mean wait':>13} {'p50':>5} {'p90':>5} {'within ' + format(T, 'g') + ' min':>15} {'abandoned':>9}")
-    for j, t0 in enumerate(scn.interval_starts()):
-        a = s.mean
-        lines.append(
-            f"  {fmt_hhmm(t0):>8} {a['arrivals'][-1, j]:8.1f} {fmt_ci(a['wait_mean'][-1, j], s.half['wait_mean'][-1, j]):>13} "
-            f"{fmt_ci(a['wait_p50'][-1, j], np.nan):>5} {fmt_ci(a['wait_p90'][-1, j], np.nan):>5} "
-            f"{fmt_ci(a['service_level'][-1, j], s.half['service_level'][-1, j], pct=True, digits=0):>15} "
-            f"{fmt_ci(a['abandon'][-1, j], np.nan, pct=True, digits=0):>9}"
-        )
+    rows = [(-1, "all services")]
+    if by_class:
+        rows += list(enumerate(x.id for x in scn.config.services))
+    for ci_, title in rows:
+        lines.append(f"  {title}:")
+        lines.append(f"  {'interval':>8} {'arrivals':>8} {'mean wait':>13} {'p50':>5} {'p90':>5} "
+                     f"{'within ' + format(T, 'g') + ' min':>15} {'abandoned':>9}")
+        a, h = s.mean, s.half
+        for j, t0 in enumerate(scn.interval_starts()):
+            lines.append(
+                f"  {fmt_hhmm(t0):>8} {a['arrivals'][ci_, j]:8.1f} {fmt_ci(a['wait_mean'][ci_, j], h['wait_mean'][ci_, j]):>13} "
+                f"{fmt_ci(a['wait_p50'][ci_, j], np.nan):>5} {fmt_ci(a['wait_p90'][ci_, j], np.nan):>5} "
+                f"{fmt_ci(a['service_level'][ci_, j], h['service_level'][ci_, j], pct=True, digits=0):>15} "
+                f"{fmt_ci(a['abandon'][ci_, j], np.nan, pct=True, digits=0):>9}"
+            )
     return "\n".join(lines)
