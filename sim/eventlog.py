@@ -37,7 +37,7 @@ def day_events(scn: Scenario, res: DayResult, day: date) -> Iterator[Event]:
         elif kind == "transferred":
             yield event(ts, kind, ticket=rec[2], service=rec[3], counter=rec[4])
         elif kind == "abandoned":
-            yield event(ts, kind, ticket=rec[2])
+            yield event(ts, kind, ticket=rec[2], reason=rec[3])
         elif kind == "counter_paused":
             ret = at(rec[4]).isoformat(timespec="seconds") if rec[4] is not None else None
             yield event(ts, kind, counter=rec[2], reason=rec[3], expected_return=ret)

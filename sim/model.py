@@ -95,7 +95,7 @@ class Day:
         for k in range(len(self.cids)):
             env.process(self._counter(k))
         env.run()
-        end = max(self.last, env.now if env.now < INF else self.last)
+        end = self.last  # the last counter's closing (not env.now: idle patience timers run later)
         for s in self.sids:  # the branch closes: whoever still waits is sent home
             h = self.heaps[s]
             while h:
@@ -150,7 +150,8 @@ class Day:
         self.waits.append((self.sidx[s], self.queued[i], t))
         self.last = max(self.last, t)
         if self.log_on:
-            self.log.append((t, "abandoned", self.number[i]))
+            # sent home at closing is not a customer's choice: the reason tells fit and the estimator
+            self.log.append((t, "abandoned", self.number[i], "end_of_day" if outcome == SWEPT else None))
 
     def _counter(self, k: int):
         env, scn = self.env, self.scn
@@ -243,7 +244,8 @@ class Day:
                 if log:
                     log((env.now, "service_started", num, cid))
                 yield env.timeout((work[i] if first else work2[i]) / speed)
-                x = xfer[i] if first else -1
+                # after the doors close the teller finishes the business instead of re-queueing it
+                x = xfer[i] if first and env.now < scn.doors_close else -1
                 if x >= 0:
                     if log:
                         log((env.now, "service_finished", num, cid, False))
