@@ -12,7 +12,7 @@ silent ones inside the no-show share.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +58,7 @@ class Observations:
     recall_after: list[float] = field(default_factory=list)
     no_show_after: list[float] = field(default_factory=list)
     mobile: int = 0
-    opened: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    closed: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    shifts: dict[str, dict] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))  # counter → day → [(open, close)]
     pauses: dict[str, list[tuple[str, float, float, float | None]]] = field(default_factory=lambda: defaultdict(list))
     open_minutes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -138,11 +137,11 @@ def observe(events) -> Observations:  # type: ignore[no-untyped-def]
             t.service, t.started = ev.service, None
         elif ev.type == "counter_opened":
             open_at[ev.counter] = m
-            ob.opened[ev.counter].append(m)
         elif ev.type == "counter_closed":
-            ob.closed[ev.counter].append(m)
             if ev.counter in open_at:
-                ob.open_minutes[ev.counter] += m - open_at.pop(ev.counter)
+                o = open_at.pop(ev.counter)
+                ob.open_minutes[ev.counter] += m - o
+                ob.shifts[ev.counter][d].append((o, m))
         elif ev.type == "counter_paused":
             ret = g("expected_return")
             planned = minutes(datetime.fromisoformat(ret)) - m if ret else None
@@ -265,8 +264,7 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
             f"transfer = {{ {transfer} }}",
         ]
     for c in cfg.counters:
-        o = median(ob.opened[c.id]) if ob.opened.get(c.id) else open_
-        cl = median(ob.closed[c.id]) if ob.closed.get(c.id) else close
+        shifts = _typical_shifts(ob.shifts.get(c.id, {}), open_, close)
         lunches = [p for p in ob.pauses.get(c.id, []) if p[0] == "lunch"]
         out += [
             "",
@@ -274,13 +272,25 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
             f'id = "{c.id}"', f'name = "{c.name}"', f'name_en = "{c.name_en}"',
             f"services = [{', '.join(repr(s).replace(chr(39), chr(34)) for s in c.services)}]",
             f"speed = {speed.get(c.id, 1.0):.3f}",
-            f'shifts = ["{fmt_hhmm(o)}-{fmt_hhmm(max(cl, o + 30))}"]',
+            "shifts = [" + ", ".join(f'"{fmt_hhmm(o)}-{fmt_hhmm(max(cl, o + 15))}"' for o, cl in shifts) + "]",
         ]
         if lunches:
             start = median(p[1] for p in lunches)
             length = median(p[3] if p[3] is not None else p[2] for p in lunches)
             out.append(f'lunch = "{fmt_hhmm(start)}-{fmt_hhmm(start + length)}"')
     return "\n".join(out) + "\n"
+
+
+def _typical_shifts(days: dict, open_: float, close: float) -> list[tuple[float, float]]:
+    """A counter's usual day: the commonest number of shifts, each at its median times
+    (a window that closes over lunch has two shifts, not one from the average opening
+    to the average closing)."""
+    per_day = [v for v in days.values() if v]
+    if not per_day:
+        return [(open_ - 5, close)]
+    k = Counter(len(v) for v in per_day).most_common(1)[0][0]
+    usual = [sorted(v) for v in per_day if len(v) == k]
+    return [(median(v[i][0] for v in usual), median(v[i][1] for v in usual)) for i in range(k)]
 
 
 def _safe_id(branch: str) -> str:

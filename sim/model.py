@@ -84,24 +84,19 @@ class Day:
         self.paused: list[tuple[int, float, float]] = []
         self.waits: list[tuple[int, float, float]] = []
         self.log: list[tuple] = []
-        self.closers = 0
+        self.counters_left = 0
         self.last = 0.0
 
     # --------------------------------------------------------------- running
     def run(self) -> DayResult:
         env = self.env
         env.process(self._arrivals())
-        self.closers = len(self.cids)
+        self.counters_left = len(self.cids)
         for k in range(len(self.cids)):
             env.process(self._counter(k))
         env.run()
         end = self.last  # the last counter's closing (not env.now: idle patience timers run later)
-        for s in self.sids:  # the branch closes: whoever still waits is sent home
-            h = self.heaps[s]
-            while h:
-                i = heappop(h)
-                if self.state[i] == 0:
-                    self._gone(i, SWEPT, end, s)
+        self._sweep(end)  # (a branch without counters)
         c = self.c
         return DayResult(c, self.number, np.array(self.outcome), np.array(self.call_t), self.busy, self.open,
                          self.paused, self.waits, self.log, end)
@@ -131,6 +126,14 @@ class Day:
                 if idle[j] is not None:
                     self._wake(j)
                     break
+
+    def _sweep(self, t: float) -> None:
+        for s in self.sids:
+            h = self.heaps[s]
+            while h:
+                i = heappop(h)
+                if self.state[i] == 0:
+                    self._gone(i, SWEPT, t, s)
 
     def _wake(self, k: int) -> None:
         ev = self.idle[k]
@@ -276,6 +279,9 @@ class Day:
             if log:
                 log((env.now, "counter_closed", cid))
             pi = max(pi, next((j for j, p in enumerate(pauses) if p.start >= env.now), len(pauses)))
+        self.counters_left -= 1
+        if self.counters_left == 0:  # the branch is shut: whoever still waits is sent home now
+            self._sweep(env.now)
 
 
 def child(ss: np.random.SeedSequence, j: int) -> np.random.SeedSequence:

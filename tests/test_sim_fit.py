@@ -74,3 +74,26 @@ def test_fit_runs_on_the_shared_demo_day(tmp_path: Path) -> None:
     assert sum(sum(r) for r in scn.rates.values()) * scn.interval / 60 == pytest.approx(238)
     out = run_days(scn, 2, seed=1, jobs=1)
     assert 150 < out[0].kpis.scalars["customers"] < 350
+
+
+def test_fit_then_run_reproduces_volume_and_service_times(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Running the fitted scenario gives the original's daily volume, and fitting that run gives the same service means."""
+    scn, fit, days = fitted
+    out = run_days(fit, days, seed=12, jobs=1, log=True)
+    per_day = np.mean([o.kpis.scalars["customers"] for o in out])
+    truth = sum(sum(r) for r in scn.rates.values()) * scn.interval / 60 + 0.2 * 0.6 * 12
+    assert per_day == pytest.approx(truth, rel=3 * (scn.volume_cv + 1 / math.sqrt(truth)) / math.sqrt(days) + 0.02)
+    import tomllib
+
+    again = scenario_from_mapping(tomllib.loads(
+        fit_events(read_events("".join(o.jsonl or "" for o in out).splitlines()), interval=30)))
+    for sid, spec in scn.classes.items():
+        assert again.classes[sid].time.mean == pytest.approx(spec.time.mean, rel=0.12), sid
+
+
+def test_fit_recovers_split_shifts_and_lunches(fitted) -> None:  # type: ignore[no-untyped-def]
+    """The corporate window's lunch closure comes back as two shifts; lunch pauses at their planned times."""
+    scn, fit, _ = fitted
+    assert fit.counters["5"].shifts == scn.counters["5"].shifts
+    lunch = next(p for p in fit.counters["2"].pauses if p.reason == "lunch")
+    assert abs(lunch.start - 730) <= 5 and abs(lunch.minutes - 40) <= 2  # 12:10 for 40 min, taken after a customer
