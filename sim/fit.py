@@ -1,12 +1,10 @@
 """Fit a scenario to a branch's event log (its history, or a simulated one).
 
 Estimates, per service class: arrival rates by interval, lognormal service and
-wrap-up times (MLE on logs), no-show share, exponential patience (censored MLE:
-abandonments are events, customers called before giving up are censored at their
-call), transfer shares; per counter: speed, opening hours, lunch and other pauses.
-Silent leavers cannot be told from no-shows in a log, so the fitted scenario
-models the logged abandonments as announced (announced_abandon = 1) and the
-silent ones inside the no-show share.
+wrap-up times (MLE on logs), transfer shares; no-show share, exponential patience
+and the share of leavers who announce it, jointly by maximum likelihood (silent
+leavers look like no-shows in a log; they are told apart because they grow with the
+wait — see `fit_leaving`); per counter: speed, shifts, lunch and other pauses.
 """
 
 from __future__ import annotations
@@ -35,6 +33,8 @@ class _Ticket:
     called: float | None = None
     started: float | None = None
     counter: str | None = None
+    first_wait: float | None = None
+    judged: bool = False  # the first call's outcome (came / did not) is recorded
 
 
 @dataclass
@@ -53,6 +53,9 @@ class Observations:
     no_shows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     abandons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     exposure: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    came: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # waits of those who came
+    missed: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # waits of no-shows
+    left: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # waits until `abandoned`
     transfers: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     walk: list[float] = field(default_factory=list)
     recall_after: list[float] = field(default_factory=list)
@@ -98,6 +101,7 @@ def observe(events) -> Observations:  # type: ignore[no-untyped-def]
             if t.called is None:
                 ob.first_calls[t.service] += 1
                 ob.exposure[t.service] += m - t.issued
+                t.first_wait = m - t.issued
             t.called, t.counter = m, ev.counter
         elif ev.type == "recalled" and ev.ticket in tickets and tickets[ev.ticket].called is not None:
             ob.recall_after.append(m - tickets[ev.ticket].called)
@@ -106,6 +110,9 @@ def observe(events) -> Observations:  # type: ignore[no-untyped-def]
             t.started = m
             if t.called is not None:
                 ob.walk.append(m - t.called)
+            if t.first_wait is not None and not t.judged:
+                ob.came[t.service].append(t.first_wait)
+                t.judged = True
         elif ev.type == "service_finished" and ev.ticket in tickets:
             t = tickets[ev.ticket]
             if t.started is not None:
@@ -125,11 +132,15 @@ def observe(events) -> Observations:  # type: ignore[no-untyped-def]
             ob.no_shows[t.service] += 1
             if t.called is not None:
                 ob.no_show_after.append(m - t.called)
+            if t.first_wait is not None and not t.judged:
+                ob.missed[t.service].append(t.first_wait)
+                t.judged = True
         elif ev.type == "abandoned" and ev.ticket in tickets:
             t = tickets[ev.ticket]
             if g("reason") != "end_of_day" and t.called is None:
                 ob.abandons[t.service] += 1
                 ob.exposure[t.service] += m - t.issued
+                ob.left[t.service].append(m - t.issued)
         elif ev.type == "transferred" and ev.ticket in tickets:
             t = tickets[ev.ticket]
             ob.transfers[t.service][ev.service] += 1
@@ -160,6 +171,42 @@ def lognormal_fit(x: list[float] | np.ndarray) -> Dist:
     lx = np.log(x)
     mu, s2 = lx.mean(), lx.var(ddof=1)
     return Dist("lognormal", float(math.exp(mu + s2 / 2)), float(math.sqrt(math.expm1(s2))))
+
+
+def fit_leaving(ob: Observations, ids: list[str]) -> tuple[dict[str, tuple[float, float]], float]:
+    """Exponential patience θ and no-show share p per class, and the share a of leavers who
+    announce it, by maximum likelihood. A customer who waited w and was called came with
+    probability e^(−θw)(1−p); did not come with e^(−θw)p + (1−e^(−θw))(1−a) (a true no-show,
+    or a silent leaver); an `abandoned` after u has density a·θ·e^(−θu). Silent leavers show
+    up as no-shows that grow with the wait, which is what separates them from no-shows."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    data = [(np.asarray(ob.left[s]), np.asarray(ob.came[s]), np.asarray(ob.missed[s])) for s in ids]
+    k = len(ids)
+
+    def nll(x: np.ndarray) -> float:
+        theta, p, a = np.exp(x[:k]), expit(x[k:2 * k]), expit(x[-1])
+        total = 0.0
+        for c, (left, came, missed) in enumerate(data):
+            th = theta[c]
+            total += len(left) * math.log(a * th) - th * left.sum()
+            total += len(came) * math.log(1 - p[c]) - th * came.sum()
+            stay = np.exp(-th * missed)
+            total += np.log(stay * p[c] + (1 - stay) * (1 - a) + 1e-300).sum()
+        return -total
+
+    x0 = []
+    for left, came, missed in data:
+        exposure = left.sum() + came.sum() + missed.sum()
+        x0.append(math.log((len(left) + 1) / (exposure + 60.0)))
+    for _left, came, missed in data:
+        share = (len(missed) + 0.5) / (len(came) + len(missed) + 1.0)
+        x0.append(math.log(share / (1 - share)))
+    x0.append(0.0)
+    res = minimize(nll, np.asarray(x0), method="L-BFGS-B", bounds=[(-14, 2)] * k + [(-9, 3)] * k + [(-6, 6)])
+    theta, p, a = np.exp(res.x[:k]), expit(res.x[k:2 * k]), float(expit(res.x[-1]))
+    return {s: (float(theta[c]), float(p[c])) for c, s in enumerate(ids)}, a
 
 
 def fit_log(path: Path, interval: int = 30, name: str = "fitted") -> str:
@@ -196,8 +243,8 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
 
     out = [
         f"# Scenario fitted by `branchq sim fit` from {n_days} day(s), {total} tickets.",
-        "# Keys are documented in sim/scenarios/demo.toml. Logged abandonments are modelled as",
-        "# announced; silent leavers are inside the no-show share (a log cannot tell them apart).",
+        "# Keys are documented in sim/scenarios/demo.toml. No-shows, patience and announced_abandon",
+        "# are fitted together: no-shows that grow with the wait are customers who left silently.",
         f'scenario = "{name}"',
         f'start_date = "{min(ob.days).isoformat()}"',
         f'branch = "{_safe_id(cfg.branch)}"',
@@ -219,13 +266,14 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
         per_hour = counts / n_days * 60 / interval
         out.append(f"{s.id} = [{', '.join(f'{v:.2f}' for v in per_hour)}]")
     waits = [v for v in ob.recall_after if v > 0]
+    leaving, announced = fit_leaving(ob, [s.id for s in cfg.services])
     out += [
         "",
         "[customers]",
         f"walk_seconds = {60 * float(np.mean(ob.walk)) if ob.walk else 15:.1f}",
         f"recall_after_seconds = {60 * median(waits) if waits else 30:.1f}",
         f"no_show_after_seconds = {60 * median(ob.no_show_after) if ob.no_show_after else 90:.1f}",
-        "announced_abandon = 1.0",
+        f"announced_abandon = {announced:.3f}",
         f"mobile_share = {ob.mobile / max(total, 1):.3f}",
         "",
     ]
@@ -245,10 +293,10 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
         svc = lognormal_fit(durs) if durs else Dist("lognormal", 5.0, 0.9)
         share = ob.wrapped[s.id] / ob.finished[s.id] if ob.finished[s.id] > 0 else 0.0
         wr = lognormal_fit(ob.wrapup[s.id]) if ob.wrapup.get(s.id) else Dist("lognormal", 1.5, 0.6)
-        calls = ob.first_calls[s.id]
-        exposure, gave_up = ob.exposure[s.id], ob.abandons[s.id]
-        patience = (f'{{ dist = "exponential", mean_minutes = {exposure / gave_up:.2f} }}'
-                    if gave_up else '{ dist = "none" }')
+        theta, no_show = leaving[s.id]
+        gave_up = ob.abandons[s.id]
+        patience = (f'{{ dist = "exponential", mean_minutes = {1 / theta:.2f} }}'
+                    if theta > 1e-4 else '{ dist = "none" }')
         moved = ob.transfers.get(s.id, {})
         served = ob.finished[s.id] + sum(moved.values())
         transfer = ", ".join(f"{t} = {n / served:.4f}" for t, n in moved.items()) if served else ""
@@ -259,8 +307,8 @@ def fit_events(events, interval: int = 30, name: str = "fitted") -> str:  # type
             f'prefix = "{s.prefix}"', f"priority = {s.priority}",
             f"service = {svc.to_toml()}   # from {len(durs)} services",
             f"wrapup = {{ share = {share:.3f}, mean_minutes = {wr.mean:.3f}, cv = {wr.cv:.3f} }}",
-            f"no_show = {ob.no_shows[s.id] / calls if calls else 0:.4f}",
-            f"patience = {patience}   # {gave_up} abandoned",
+            f"no_show = {no_show:.4f}   # {ob.no_shows[s.id]} logged no-shows, silent leavers among them",
+            f"patience = {patience}   # {gave_up} logged abandonments",
             f"transfer = {{ {transfer} }}",
         ]
     for c in cfg.counters:

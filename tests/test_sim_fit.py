@@ -76,10 +76,22 @@ def test_fit_runs_on_the_shared_demo_day(tmp_path: Path) -> None:
     assert 150 < out[0].kpis.scalars["customers"] < 350
 
 
-def test_fit_then_run_reproduces_volume_and_service_times(fitted) -> None:  # type: ignore[no-untyped-def]
-    """Running the fitted scenario gives the original's daily volume, and fitting that run gives the same service means."""
+def test_fit_separates_silent_leavers_from_no_shows(fitted) -> None:  # type: ignore[no-untyped-def]
+    """No-shows that grow with the wait are read as silent leavers: the no-show share and the announced share come back near the truth (2 %, 25 %)."""
+    _, fit, _ = fitted
+    assert 0.01 < fit.classes["A"].no_show < 0.03 and 0.01 < fit.classes["B"].no_show < 0.03
+    assert 0.12 < fit.announced_abandon < 0.4
+
+
+def test_fit_then_run_reproduces_volume_waits_and_service_times(fitted) -> None:  # type: ignore[no-untyped-def]
+    """Running the fitted scenario gives the original's daily volume, mean wait and abandonment; fitting that run gives the same service means."""
     scn, fit, days = fitted
     out = run_days(fit, days, seed=12, jobs=1, log=True)
+    orig = run_days(scn, days, seed=12, jobs=1)
+    for key, tol in (("wait_mean", 0.3), ("abandon", 0.5)):
+        a = np.mean([o.kpis.scalars[key] for o in orig])
+        b = np.mean([o.kpis.scalars[key] for o in out])
+        assert b == pytest.approx(a, rel=tol), key
     per_day = np.mean([o.kpis.scalars["customers"] for o in out])
     truth = sum(sum(r) for r in scn.rates.values()) * scn.interval / 60 + 0.2 * 0.6 * 12
     assert per_day == pytest.approx(truth, rel=3 * (scn.volume_cv + 1 / math.sqrt(truth)) / math.sqrt(days) + 0.02)
