@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write predictions here (JSON Lines)")
     p.add_argument("--report", help="write report.md, report.html and metrics.json into this folder")
     p.add_argument("--seed", type=int, default=20261201, help="the estimator's random seed")
-    p.add_argument("--replications", type=int, default=96, help="Monte Carlo replications per estimate")
+    p.add_argument("--replications", type=int, default=64, help="Monte Carlo replications per estimate")
     p.set_defaults(run=run)
 
 

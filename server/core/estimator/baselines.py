@@ -39,7 +39,7 @@ class Baselines:
     abandons: int = 0
     exposure: float = 0.0
     cal: dict[str, Calibrator] = field(default_factory=lambda: {
-        n: Calibrator(shift_point=False) for n in (*WAIT_BASELINES, *SERVICE_BASELINES)})
+        n: Calibrator(shift_point=False) for n in (*WAIT_BASELINES, *SERVICE_BASELINES)})  # same steering as ours
     _pending: dict[tuple[str, datetime], tuple[str, dict[str, float]]] = field(default_factory=dict)
     _pending_service: dict[tuple[str, datetime], dict[str, float]] = field(default_factory=dict)
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BranchError
+from ..estimates import Estimates
 from ..events import Event, event, format_ts, parse_event
 from ..state import BranchState, TicketStatus
 from .baselines import SERVICE_BASELINES, WAIT_BASELINES, Baselines
@@ -116,6 +117,10 @@ class Replay:
         st = self.state
         if ev.type == "ticket_issued" or ev.type == "transferred":
             t = st.tickets[ev.ticket]
+            quick = self.estimator.called_at_once(st, t.number, ev.ts) if ev.type == "ticket_issued" else None
+            if quick is not None:  # a free counter calls it now: nothing to simulate, nothing else changed
+                self._case(t, Estimates(ev.ts, waits={t.number: quick}), ev.ts)
+                return
             est = self.estimator.estimate(st, ev.ts)
             if ev.type == "ticket_issued":
                 self._case(t, est, ev.ts)

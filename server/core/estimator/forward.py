@@ -38,6 +38,8 @@ class Plan:
     speed: np.ndarray  # [K] multiplies occupancy at that counter
     free_at: np.ndarray  # [R, K] seconds from now until each counter next calls (inf: never)
     horizon: float  # stop looking beyond this many seconds
+    closes_at: np.ndarray | None = None  # [K] seconds from now when each counter usually closes (inf: not soon)
+    reopens_at: np.ndarray | None = None  # [K] ... and when it opens again (inf: not today)
 
 
 def policy_score(preference: list[list[int]], priority: np.ndarray, n_services: int) -> np.ndarray:
@@ -92,25 +94,35 @@ def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
     reachable = (served & np.isfinite(plan.free_at).any(axis=0)[:, None]).any(axis=0)
     need = np.where(reachable, q, 0)
     steps = max_steps or int(3 * n_out + 40 * K + 200)
+    closes = plan.closes_at if plan.closes_at is not None else np.full(K, NEVER)
+    reopens = plan.reopens_at if plan.reopens_at is not None else np.full(K, NEVER)
+    scheduled = bool(np.isfinite(closes).any())
+    dummy = rows * (n_out + 1) + n_out
+    t_col = np.empty((R, 1))
     for step in range(steps):
         k = free.argmin(axis=1)
         kf = rows_k + k
-        t = free_f[kf]
+        t = free_f.take(kf)
+        t_col[:, 0] = t
         idx = base + p
-        head_t = avail_f[idx]  # [R, S] when each lane's head is (or will be) there
-        ready = np.where(head_t <= t[:, None], score[k], -np.inf)
+        head_t = avail_f.take(idx)  # [R, S] when each lane's head is (or will be) there
+        ready = np.where(head_t <= t_col, score.take(k, axis=0), -np.inf)
         pick = ready.argmax(axis=1)
-        has = (ready[rows, pick] > -np.inf) & (t < horizon)
-        flat = idx[rows, pick]
-        calls_f[np.where(has, col_f[flat], rows * (n_out + 1) + n_out)] = t
+        sel = rows_s + pick
+        has = (ready.take(sel) > -np.inf) & (t < horizon)
+        flat = idx.take(sel)
+        calls_f[np.where(has, col_f.take(flat), dummy)] = t
         # Left before being called: the counter calls the next at once.
-        busy = np.where(leave_f[flat] < t, 0.0, occ_f[flat] * speed[k])
+        busy = np.where(leave_f.take(flat) < t, 0.0, occ_f.take(flat) * speed.take(k))
         if has.all():
             free_f[kf] = t + busy
         else:  # with nobody there yet, the counter waits for the next arrival at one of its lanes
-            nxt = np.where(served[k] & (head_t > t[:, None]), head_t, NEVER).min(axis=1)
+            nxt = np.where(served.take(k, axis=0) & (head_t > t_col), head_t, NEVER).min(axis=1)
             free_f[kf] = np.where(has, t + busy, np.where(t < horizon, nxt, NEVER))
-        p_f[rows_s + pick] += has
-        if step % 8 == 7 and ((p >= need).all(axis=1) | (free.min(axis=1) >= horizon)).all():
+        if scheduled:  # a counter due to close calls nobody until it reopens
+            nf = free_f.take(kf)
+            free_f[kf] = np.where(nf >= closes.take(k), np.maximum(nf, reopens.take(k)), nf)
+        p_f[sel] += has
+        if step % 4 == 3 and ((p >= need).all(axis=1) | (free.min(axis=1) >= horizon)).all():
             break
     return calls[:, :n_out]

@@ -16,6 +16,7 @@ import numpy as np
 from ..state import BranchState, CounterState, CounterStatus
 from .distributions import BranchModel, local_hour
 from .forward import Lane, Plan, policy_score
+from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
 IDLE_AWAY_S = 180.0  # a free counter ignoring waiting customers this long is not really there
@@ -48,7 +49,7 @@ def counter_services(c: CounterState, all_services: list[str]) -> tuple[str, ...
 
 
 def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.Generator,
-          reps: int, joins: bool = True) -> tuple[Plan, Layout]:
+          reps: int, joins: bool = True, schedule: CounterSchedule | None = None) -> tuple[Plan, Layout]:
     services, priority = services_of(state)
     index = {s: i for i, s in enumerate(services)}
     counters = [c for c in state.counters.values()]
@@ -56,6 +57,7 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
     score = policy_score(prefs, priority, len(services))
     free_at = np.column_stack([_free_at(c, state, model, now, rng, reps) for c in counters]) \
         if counters else np.zeros((reps, 0))
+    closes, reopens = _habits(counters, state, now, schedule, free_at)
     if not counters:
         score = np.zeros((0, len(services)))
     speed = np.array([model.speed(c.id) for c in counters])
@@ -78,8 +80,31 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
                    and c.status is not CounterStatus.CLOSED] for s in services}
     available = {s: bool((reach & (score[:, index[s]] > -np.inf)).any()) if counters else False
                  for s in services}
-    plan = Plan(lanes, score, speed if counters else np.ones(0), free_at, HORIZON_S)
+    plan = Plan(lanes, score, speed if counters else np.ones(0), free_at, HORIZON_S, closes, reopens)
     return plan, Layout(services, tickets, columns, join, [c.id for c in counters], serving, available)
+
+
+def _habits(counters: list[CounterState], state: BranchState, now: datetime, schedule: CounterSchedule | None,
+            free_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scheduled changes learned from earlier days: closed counters that will reopen, open ones that will close."""
+    k = len(counters)
+    closes, reopens = np.full(k, np.inf), np.full(k, np.inf)
+    if schedule is None or state.day is None:
+        return closes, reopens
+    now_tod = tod(now, state)
+    for i, c in enumerate(counters):
+        if c.status is CounterStatus.CLOSED:
+            if c.since is not None and state.business_day(c.since) == state.day:
+                back = schedule.reopens(c.id, tod(c.since, state), state.day)
+                if back is not None and back > now_tod:
+                    free_at[:, i] = back - now_tod
+            continue
+        shut = schedule.next_close(c.id, now_tod, state.day)
+        back = schedule.reopens(c.id, shut, state.day) if shut is not None else None
+        # Only a break the counter comes back from: at the end of the day tellers finish the line first.
+        if shut is not None and back is not None and back > shut:
+            closes[i], reopens[i] = shut - now_tod, back - now_tod
+    return closes, reopens
 
 
 def _arrival_horizon(state: BranchState, model: BranchModel, services: list[str], free_at: np.ndarray) -> float:
@@ -97,26 +122,26 @@ def _lane(service: str, n: int, state: BranchState, model: BranchModel, now: dat
           rng: np.random.Generator, reps: int, horizon: float, joins: bool) -> Lane:
     """Existing tickets (plus the 'join now' one at the end) and the arrivals to come."""
     q = n + 1 if joins else n
-    occupancy = _occupancy(service, (reps, q), model, rng)
+    arrivals = _arrivals(model.arrival_rates(service), state, now, rng, reps, horizon)
+    m = arrivals.shape[1]
+    occupancy = _occupancy(service, (reps, q + m), model, rng)  # one draw for both: fewer numpy calls
     theta = model.abandon_rate(service)
-    leave = rng.exponential(1 / theta, (reps, q)) if theta > 0 else np.full((reps, q), np.inf)
+    leave = rng.exponential(1 / theta, (reps, q + m)) if theta > 0 else np.full((reps, q + m), np.inf)
     if joins:
         occupancy[:, n] = 0.0  # the hypothetical new ticket must not delay anyone
         leave[:, n] = np.inf
-    arrivals = _arrivals(model.arrival_rates(service), state, now, rng, reps, horizon)
-    m = arrivals.shape[1]
-    arr_leave = rng.exponential(1 / theta, (reps, m)) if theta > 0 else np.full((reps, m), np.inf)
-    return Lane(occupancy, leave, arrivals, _occupancy(service, (reps, m), model, rng), arr_leave)
+    return Lane(occupancy[:, :q], leave[:, :q], arrivals, occupancy[:, q:], leave[:, q:])
 
 
 def _occupancy(service: str, shape: tuple[int, int], model: BranchModel, rng: np.random.Generator) -> np.ndarray:
     """How long a ticket of `service` holds a counter: walk-up, service, perhaps wrap-up; or a no-show."""
     busy = model.service_dist(service).sample(rng, shape) + model.mean_call_delay()
-    wrap = rng.random(shape) < model.wrapup_p(service)
-    if wrap.any():
-        busy[wrap] += model.wrapup_dist().sample(rng, int(wrap.sum()))
-    noshow = rng.random(shape) < model.noshow_p(service)
-    busy[noshow] = model.mean_noshow_delay()
+    u = rng.random(shape)  # low u: a wrap-up follows; high u: a no-show (the two never meet)
+    wrap = u < model.wrapup_p(service)
+    k = int(wrap.sum())
+    if k:
+        busy[wrap] += model.wrapup_dist().sample(rng, k)
+    busy[u > 1.0 - model.noshow_p(service)] = model.mean_noshow_delay()
     return busy
 
 

@@ -1,0 +1,71 @@
+"""Counters' habits by time of day: when a window usually closes and whether it reopens.
+
+A branch's set-up repeats from day to day (a window closed over lunch reopens
+at 13:00; a part-time window closes at 12:00), but the log only says what
+happened, not the plan. From earlier days (never today's future) we learn,
+per counter, the times of day it closed and whether and when it opened again
+the same day, and answer two questions for the forward simulation: when will
+this closed counter reopen, and will this open counter close soon?
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ..events import Event
+from ..state import BranchState
+
+NEAR_S = 1800.0  # closures within half an hour of each other's time of day are "the same" habit
+
+
+@dataclass
+class CounterSchedule:
+    """Per counter and day, the (time of day, 'open'|'close') changes seen."""
+
+    days: dict[str, dict[date, list[tuple[float, str]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+
+    def observe(self, ev: Event, state: BranchState) -> None:
+        if ev.type not in ("counter_opened", "counter_closed") or state.day is None:
+            return
+        if ev.get("reason") == "end_of_day":
+            return
+        self.days[ev.counter][state.day].append((tod(ev.ts, state), "open" if ev.type == "counter_opened" else "close"))
+
+    def _earlier(self, counter: str, today: date) -> list[list[tuple[float, str]]]:
+        return [changes for d, changes in self.days.get(counter, {}).items() if d < today]
+
+    def reopens(self, counter: str, closed_tod: float, today: date) -> float | None:
+        """Time of day this counter, closed at `closed_tod`, usually opens again today; None if it usually does not."""
+        reopen, seen = [], 0
+        for changes in self._earlier(counter, today):
+            for i, (t, kind) in enumerate(changes):
+                if kind == "close" and abs(t - closed_tod) <= NEAR_S:
+                    seen += 1
+                    later = next((t2 for t2, k2 in changes[i + 1:] if k2 == "open"), None)
+                    if later is not None:
+                        reopen.append(later)
+                    break
+        if seen == 0 or len(reopen) * 2 < seen:
+            return None
+        return sorted(reopen)[len(reopen) // 2]
+
+    def next_close(self, counter: str, now_tod: float, today: date) -> float | None:
+        """Time of day this open counter usually closes next (on most earlier days), or None."""
+        earlier = self._earlier(counter, today)
+        closes = []
+        for changes in earlier:
+            nxt = next((t for t, k in changes if k == "close" and t > now_tod), None)
+            if nxt is not None:
+                closes.append(nxt)
+        if not earlier or len(closes) * 2 <= len(earlier):
+            return None
+        return sorted(closes)[len(closes) // 2]
+
+
+def tod(ts: datetime, state: BranchState) -> float:
+    """Seconds since local midnight."""
+    local = ts.astimezone(state.config.tz) if state.config is not None else ts
+    return local.hour * 3600.0 + local.minute * 60.0 + local.second + local.microsecond / 1e6
