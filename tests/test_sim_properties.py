@@ -57,13 +57,12 @@ def scenarios(draw):  # type: ignore[no-untyped-def]
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scn=scenarios(), seed=st.integers(0, 2**32 - 1))
 def test_random_scenarios_keep_the_invariants(scn, seed) -> None:  # type: ignore[no-untyped-def]
-    """Every log folds, ends final, numbers are unique, a ticket is called once per queueing, a counter holds one customer, and every call follows the core's rule."""
-    res = simulate_day(scn, day_seed(seed, 0))
-    events = list(day_events(scn, res, day_date(scn, 0)))
+    """Two days' log folds, ends final, numbers are unique per day, a ticket is called once per queueing, a counter holds one customer, and every call follows the core's rule."""
+    events = [ev for d in (0, 1) for ev in day_events(scn, simulate_day(scn, day_seed(seed, d)), day_date(scn, d))]
     state = BranchState()
     holding: dict[str, str] = {}
-    calls: Counter[str] = Counter()
-    queueings: Counter[str] = Counter()
+    calls: Counter[tuple] = Counter()
+    queueings: Counter[tuple] = Counter()
     for ev in events:
         if ev.type == "called":
             c = state.counters[ev.counter]
@@ -73,14 +72,14 @@ def test_random_scenarios_keep_the_invariants(scn, seed) -> None:  # type: ignor
             assert head is not None and head.number == ev.ticket, "the call breaks the calling rule"
             assert ev.counter not in holding, "a counter called while holding a customer"
             holding[ev.counter] = ev.ticket
-            calls[ev.ticket] += 1
+            calls[(ev.ts.date(), ev.ticket)] += 1
         elif ev.type in ("no_show", "service_finished"):
             assert holding.pop(ev.counter) == ev.ticket
         elif ev.type in ("ticket_issued", "transferred"):
-            queueings[ev.ticket] += 1
+            queueings[(ev.ts.date(), ev.ticket)] += 1
         state.apply(ev)
-    issued = [e.ticket for e in events if e.type == "ticket_issued"]
-    assert len(issued) == len(set(issued))
+    issued = [(e.ts.date(), e.ticket) for e in events if e.type == "ticket_issued"]
+    assert len(issued) == len(set(issued))  # unique within a day (numbering restarts each day)
     assert all(calls[t] <= queueings[t] for t in calls)
     assert all(t.final for t in state.tickets.values())
     assert not holding
