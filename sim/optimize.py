@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .kpis import Summary, fmt_ci, summarise
-from .runner import run_days
+from .runner import default_jobs, run_days
 from .scenario import CounterPlan, Scenario, fmt_hhmm
 from .theory import mmc_agents
 
@@ -169,12 +170,12 @@ def apply_schedule(scn: Scenario, sched: np.ndarray, ranked: list[str]) -> Scena
 
 
 def evaluate(scn: Scenario, sched: np.ndarray, ranked: list[str], target: float, t: float, reps: int,
-             seed: int, max_abandon: float | None, jobs: int | None) -> Evaluation:
+             seed: int, max_abandon: float | None, jobs: int | None, pool=None) -> Evaluation:  # type: ignore[no-untyped-def]
     s2 = apply_schedule(scn, sched, ranked)
     from dataclasses import replace
 
     s2 = replace(s2, service_level_minutes=t)
-    summary = summarise([o.kpis for o in run_days(s2, reps, seed, jobs)])
+    summary = summarise([o.kpis for o in run_days(s2, reps, seed, jobs, pool=pool)])
     sl = summary.mean["service_level"][-1, :-1]
     se = summary.half["service_level"][-1, :-1] / 2.0  # t(0.975, n≥10) ≈ 2: half-width / 2 ≈ 1 se
     low = np.where(np.isnan(se), sl, sl - se)
@@ -197,9 +198,19 @@ def optimize(scn: Scenario, target: float, t: float, max_abandon: float | None =
     ranked = ranked_counters(scn)
     k = min(max_counters or len(ranked), len(ranked))
     min_len = max(1, math.ceil(min_shift / scn.interval))
+    n_jobs = default_jobs() if jobs is None else max(1, jobs)
+    pool = ProcessPoolExecutor(n_jobs) if n_jobs > 1 else None  # started once for every candidate
+    try:
+        return _search(scn, ranked, target, t, max_abandon, k, min_len, reps, seed, n_jobs, budget, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
+
+def _search(scn: Scenario, ranked: list[str], target: float, t: float, max_abandon: float | None, k: int,
+            min_len: int, reps: int, seed: int, jobs: int, budget: int, pool) -> Result:  # type: ignore[no-untyped-def]
     def ev(s: np.ndarray) -> Evaluation:
-        return evaluate(scn, s, ranked, target, t, reps, seed, max_abandon, jobs)
+        return evaluate(scn, s, ranked, target, t, reps, seed, max_abandon, jobs, pool)
 
     def fix(s: np.ndarray) -> np.ndarray:
         return with_min_shift(with_coverage(scn, s, ranked), min_len)

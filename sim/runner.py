@@ -8,7 +8,7 @@ run with the same seed meet the same customers (common random numbers).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +49,11 @@ def default_jobs() -> int:
 
 
 def run_days(scn: Scenario, days: int, seed: int, jobs: int | None = None, log: bool = False,
-             dask: Any = None, first_day: int = 0) -> list[DayOutput]:
-    """Simulate days first_day … first_day+days-1; results in day order."""
+             dask: Any = None, first_day: int = 0, pool: Executor | None = None) -> list[DayOutput]:
+    """Simulate days first_day … first_day+days-1; results in day order.
+
+    `pool`: an executor kept by a caller that runs many scenarios (the optimizer),
+    so worker processes start once rather than per scenario."""
     indices = list(range(first_day, first_day + days))
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if dask:
@@ -58,8 +61,11 @@ def run_days(scn: Scenario, days: int, seed: int, jobs: int | None = None, log: 
     if jobs == 1 or days == 1:
         return _batch((scn, seed, indices, log))
     chunks = [indices[i::jobs] for i in range(jobs) if indices[i::jobs]]
-    with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
+    if pool is not None:
         parts = list(pool.map(_batch, [(scn, seed, ch, log) for ch in chunks]))
+    else:
+        with ProcessPoolExecutor(max_workers=len(chunks)) as own:
+            parts = list(own.map(_batch, [(scn, seed, ch, log) for ch in chunks]))
     out: dict[int, DayOutput] = {}
     for ch, part in zip(chunks, parts, strict=True):
         out.update(zip(ch, part, strict=True))

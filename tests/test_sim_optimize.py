@@ -76,3 +76,12 @@ def test_compare_uses_common_random_numbers() -> None:
     assert (cmp.per_day[2]["counter_hours"] > cmp.per_day[0]["counter_hours"]).all()
     text = format_compare([scn, scn, better], cmp)
     assert "Δ c5-no-lunch" in text and "called within 10 min" in text
+
+
+def test_optimizer_is_the_same_on_a_process_pool() -> None:
+    """The search sees the same numbers whether candidates run in one process or a pool."""
+    scn = two_peaks()
+    one = optimize(scn, 0.8, 5.0, reps=4, seed=2, jobs=1, budget=4)
+    two = optimize(scn, 0.8, 5.0, reps=4, seed=2, jobs=2, budget=4)
+    assert np.array_equal(one.best.schedule, two.best.schedule)
+    assert one.best.summary.scalars == two.best.summary.scalars
