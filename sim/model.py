@@ -66,6 +66,7 @@ class Day:
         self.serving = {s: [k for k, p in enumerate(self.prefs) if s in p] for s in self.sids}
         self.idle: list[simpy.Event | None] = [None] * len(self.cids)
         self.armed = [INF] * len(self.cids)
+        self.free_since = [-1.0] * len(self.cids)  # start of the current idle spell (-1: busy)
         self.pauses = pauses
         # plain lists: indexing a numpy array per customer costs more than the whole event
         self.work, self.work2, self.walk, self.wrap = (cust.work.tolist(), cust.work2.tolist(),
@@ -122,10 +123,7 @@ class Day:
             if leave[i] < INF and announce[i]:
                 # logged when noticed; a counter reaching them first finds nobody (silent path)
                 env.timeout(leave[i] - t + detect[i]).callbacks.append(lambda _e, i=i: self._abandon(i))
-            for j in serving[s]:  # the first idle counter that serves it calls
-                if idle[j] is not None:
-                    self._wake(j)
-                    break
+            self._wake_for(s)
 
     def _sweep(self, t: float) -> None:
         for s in self.sids:
@@ -134,6 +132,15 @@ class Day:
                 i = heappop(h)
                 if self.state[i] == 0:
                     self._gone(i, SWEPT, t, s)
+
+    def _wake_for(self, s: str) -> None:
+        """The counter free the longest among those serving `s` calls (as tellers press "next")."""
+        best = -1
+        for j in self.serving[s]:
+            if self.idle[j] is not None and (best < 0 or self.free_since[j] < self.free_since[best]):
+                best = j
+        if best >= 0:
+            self._wake(best)
 
     def _wake(self, k: int) -> None:
         ev = self.idle[k]
@@ -192,6 +199,7 @@ class Day:
                     p = pauses[pi]
                     pi += 1
                     if now < cl:
+                        self.free_since[k] = -1.0  # back from a pause is a fresh start, not the longest free
                         if log:
                             log((now, "counter_paused", cid, p.reason, now + p.planned if p.planned else None))
                         yield env.timeout(p.actual)
@@ -206,6 +214,8 @@ class Day:
                     nxt = cl if now < cl else INF
                     if pi < len(pauses) and pauses[pi].start < nxt:
                         nxt = pauses[pi].start
+                    if self.free_since[k] < 0:
+                        self.free_since[k] = now
                     ev = self.idle[k] = env.event()
                     if nxt < INF and self.armed[k] != nxt:
                         self.armed[k] = nxt
@@ -215,6 +225,7 @@ class Day:
                 i = heappop(heaps[s])
                 if state[i] != 0:
                     continue  # left earlier (announced abandonment): its mark is skipped
+                self.free_since[k] = -1.0
                 nwait[s] -= 1
                 state[i] = 1
                 self.waits.append((self.sidx[s], self.queued[i], now))
@@ -259,10 +270,7 @@ class Day:
                     heappush(heaps[t2], i)
                     nwait[t2] += 1
                     self.busy.append((k, now, env.now))
-                    for j in self.serving[t2]:
-                        if self.idle[j] is not None:
-                            self._wake(j)
-                            break
+                    self._wake_for(t2)
                     continue
                 state[i] = 2
                 self.outcome[i] = SERVED
@@ -274,6 +282,7 @@ class Day:
                     if log:
                         log((env.now, "wrapup_finished", cid))
                 self.busy.append((k, now, env.now))
+            self.free_since[k] = -1.0
             self.open.append((k, opened, env.now))
             self.last = max(self.last, env.now)
             if log:
