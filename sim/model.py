@@ -106,7 +106,7 @@ class Day:
         env, c = self.env, self.c
         ts, cls = c.t.tolist(), c.cls.tolist()
         leave, announce, mobile, detect = self.leave, c.announce.tolist(), c.mobile.tolist(), c.detect.tolist()
-        sids, heaps, nwait, idle, serving = self.sids, self.heaps, self.nwait, self.idle, self.serving
+        sids, heaps, nwait = self.sids, self.heaps, self.nwait
         log = self.log.append if self.log_on else None
         for i, t in enumerate(ts):
             if t > env.now:
