@@ -240,7 +240,7 @@ class Day:
                     yield env.timeout(rec)
                     if log:
                         log((env.now, "recalled", num, cid))
-                    yield env.timeout(nos - rec)
+                    yield env.timeout(max(0.0, nos - rec))
                     if log:
                         log((env.now, "no_show", num, cid))
                     state[i] = 2
