@@ -166,3 +166,22 @@ def test_same_history_gives_the_same_estimates():
     b = b_est.estimate(st, at(2))
     assert [(w.low_s, w.expected_s, w.high_s) for w in a.waits.values()] == \
         [(w.low_s, w.expected_s, w.high_s) for w in b.waits.values()]
+
+
+def test_counter_closed_for_lunch_is_expected_back_as_on_earlier_days():
+    """A window that closed at 12:00 and reopened at 13:00 on earlier days is expected back at 13:00, not never."""
+    from server.core.estimator.schedule import CounterSchedule
+
+    sched, st = CounterSchedule(), state_with()
+    for day in range(3):
+        base = T0 + timedelta(days=day)
+        for minutes, kind in ((0, "counter_opened"), (180, "counter_closed"), (240, "counter_opened"),
+                              (480, "counter_closed")):
+            ev = event(base + timedelta(minutes=minutes), kind, counter="3")
+            st.apply(ev)
+            sched.observe(ev, st)
+    assert sched.reopens("3", 12 * 3600 + 60, T0.date()) is None  # the first day has no earlier days to go by
+    later = st.day + timedelta(days=1)
+    assert sched.reopens("3", 12 * 3600 + 60, later) == 13 * 3600
+    assert sched.next_close("3", 10 * 3600, later) == 12 * 3600
+    assert sched.reopens("3", 17 * 3600, later) is None  # the end of the day is not a break

@@ -20,6 +20,7 @@ from ..state import BranchState
 
 _SQRT2 = math.sqrt(2.0)
 _Z: dict[float, float] = {}  # standard normal quantiles already computed
+UNRECORDED_BREAK_S = 180.0  # a free counter not calling a waiting customer this long was away
 SPEED_SPREAD = 0.1  # typical spread of tellers' speeds, as a log factor
 
 
@@ -205,6 +206,7 @@ class BranchModel:
     _wrap_start: dict[str, datetime] = field(default_factory=dict)
     _pause: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     _last_ts: datetime | None = None
+    _freed: dict[str, datetime] = field(default_factory=dict)  # counter -> when it last became free
     _resid_sq: float = 0.0
     _resid_n: int = 0
     _cache: dict[str, LogNormal] = field(default_factory=dict)
@@ -302,6 +304,11 @@ class BranchModel:
         t = state.tickets.get(ev.ticket)
         if t is None:
             return
+        freed = self._freed.pop(ev.counter, None)
+        if freed is not None and t.queued_at is not None and t.queued_at < freed:
+            gap = (ev.ts - freed).total_seconds()
+            if gap > UNRECORDED_BREAK_S:  # free while this customer waited: a break the log did not record
+                self.pauses.append(gap)
         self.calls[t.service][0] += 1
         if t.calls == 1 or t.queued_at is not None:
             waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
@@ -330,6 +337,8 @@ class BranchModel:
         self._resid_sq += r * r
         self._resid_n += 1
         self._cache.clear()
+        if not ev.get("wrapup"):
+            self._freed[ev.counter] = ev.ts
         fin = self.finished[t.service]
         fin[0] += 1
         if ev.get("wrapup"):
@@ -340,6 +349,7 @@ class BranchModel:
         self._wrap_start[ev.counter] = ev.ts
 
     def _on_wrapup_finished(self, ev: Event, state: BranchState) -> None:
+        self._freed[ev.counter] = ev.ts
         start = self._wrap_start.pop(ev.counter, None)
         if start is not None:
             self.wrapup.add((ev.ts - start).total_seconds())
@@ -360,6 +370,7 @@ class BranchModel:
         self.exposure[t.service] += max((ev.ts - (t.queued_at or t.issued_at)).total_seconds(), 0.0)
 
     def _on_counter_paused(self, ev: Event, state: BranchState) -> None:
+        self._freed.pop(ev.counter, None)
         c = state.counters.get(ev.counter)
         self._pause[ev.counter] = (ev.ts, c.expected_return if c else None)
 

@@ -114,6 +114,15 @@ class Replay:
 
     # ---------------------------------------------------------------- predictions
     def _after(self, ev: Event) -> None:
+        try:
+            self._predict(ev)
+        except Exception as exc:  # noqa: BLE001 -- one bad moment must not end a month's evaluation
+            self.warnings[f"estimator failed at {ev.type} ({type(exc).__name__}); baseline used"] += 1
+            if ev.type == "ticket_issued" and (ev.ticket, ev.ts) not in self.cases:
+                t = self.state.tickets[ev.ticket]
+                self._case(t, Estimates(ev.ts), ev.ts)
+
+    def _predict(self, ev: Event) -> None:
         st = self.state
         if ev.type == "ticket_issued" or ev.type == "transferred":
             t = st.tickets[ev.ticket]

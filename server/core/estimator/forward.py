@@ -56,6 +56,8 @@ def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
     """Call times [R, sum Q] (seconds from now; inf = not called within the horizon) of each existing ticket."""
     lanes, R = plan.lanes, plan.free_at.shape[0]
     S = len(lanes)
+    if plan.free_at.shape[1] == 0:  # no counter at all: nobody is ever called
+        return np.full((R, sum(lane.occupancy.shape[1] for lane in lanes)), NEVER)
     q = np.array([lane.occupancy.shape[1] for lane in lanes])
     m = np.array([lane.arrivals.shape[1] for lane in lanes])
     seg = q + m + 1  # each lane ends with a sentinel that is never available

@@ -18,6 +18,7 @@ from ..events import Event
 from ..state import BranchState
 
 NEAR_S = 1800.0  # closures within half an hour of each other's time of day are "the same" habit
+MEMORY_DAYS = 28  # habits change: only the last four weeks count (and the lookup stays cheap)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class CounterSchedule:
 
     days: dict[str, dict[date, list[tuple[float, str]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    _cache: dict[tuple[str, date], list[list[tuple[float, str]]]] = field(default_factory=dict)
 
     def observe(self, ev: Event, state: BranchState) -> None:
         if ev.type not in ("counter_opened", "counter_closed") or state.day is None:
@@ -35,7 +37,15 @@ class CounterSchedule:
         self.days[ev.counter][state.day].append((tod(ev.ts, state), "open" if ev.type == "counter_opened" else "close"))
 
     def _earlier(self, counter: str, today: date) -> list[list[tuple[float, str]]]:
-        return [changes for d, changes in self.days.get(counter, {}).items() if d < today]
+        """Earlier days' changes (fixed for the rest of today, so computed once a day)."""
+        key = (counter, today)
+        found = self._cache.get(key)
+        if found is None:
+            days = sorted(d for d in self.days.get(counter, {}) if d < today)[-MEMORY_DAYS:]
+            found = self._cache[key] = [self.days[counter][d] for d in days]
+            if len(self._cache) > 1000:
+                self._cache.clear()
+        return found
 
     def reopens(self, counter: str, closed_tod: float, today: date) -> float | None:
         """Time of day this counter, closed at `closed_tod`, usually opens again today; None if it usually does not."""

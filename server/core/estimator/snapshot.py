@@ -20,6 +20,7 @@ from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
 IDLE_AWAY_S = 180.0  # a free counter ignoring waiting customers this long is not really there
+AWAY_GONE_S = 3600.0  # ... and one idle for an hour has gone for the day
 ARRIVAL_CAP = 400
 
 
@@ -169,7 +170,12 @@ def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datet
     if st is CounterStatus.CLOSED:
         return np.full(reps, np.inf)
     if st is CounterStatus.FREE:
-        return np.full(reps, np.inf) if _away(c, state, now, since) else np.zeros(reps)
+        if not _away(c, state, now, since):
+            return np.zeros(reps)
+        if since > AWAY_GONE_S or (c.since is not None and state.day is not None
+                                   and state.business_day(c.since) < state.day):
+            return np.full(reps, np.inf)  # gone for the day (a log without close events says it no other way)
+        return np.maximum(model.pause_remaining(since, rng, reps), 0.0)  # an unrecorded break
     if st is CounterStatus.WRAPUP:
         return model.wrapup_dist().remaining(since, rng, reps)
     if st is CounterStatus.PAUSED:
