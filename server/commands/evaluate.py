@@ -73,6 +73,12 @@ def render(rep: dict[str, Any], name: str) -> str:
     best = min((rep["wait"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait"].get(n))
     if rep["wait"].get(OURS):
         lines += [f"MAE ratio to the best baseline ({best[1]}): {rep['wait'][OURS]['MAE'] / best[0]:.2f}", ""]
+    w = rep.get("wait_waited", {}).get(OURS)
+    if w:
+        wb = min((rep["wait_waited"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait_waited"].get(n))
+        lines += [f"Tickets that waited at all (n={w['n']:.0f}; the others were called at once and any range "
+                  f"from 0 covers them): coverage {w['coverage']:.1%}, late +2 min {w['late2']:.1%}, "
+                  f"MAE {w['MAE']:.0f} s vs {wb[0]:.0f} s ({wb[1]}), ratio {w['MAE'] / wb[0]:.2f}", ""]
     lines += ["## MAE / coverage by people ahead", ""]
     lines += _grouped(rep["by_ahead"], (OURS, *WAIT_BASELINES))
     lines += ["## MAE by class", ""] + _grouped(rep["by_class"], (OURS, *WAIT_BASELINES), cov=False)

@@ -28,6 +28,7 @@ from .forward import simulate
 from .schedule import CounterSchedule
 from .snapshot import HORIZON_S, Layout, _away, build, counter_services, services_of
 
+AT_ONCE = "now"  # calibration bucket of tickets being called at once
 SOON_S = 180.0  # "turn soon": called within three minutes
 REUSE_S = 15.0  # the same state this recently simulated is reused (server refreshes, repeated reads)
 
@@ -113,7 +114,7 @@ class Estimator:
             if c.status is not CounterStatus.FREE or _away(c, state, now, 0.0):
                 continue
             if service_to_call(counter_services(c, services), prio, lambda s: state.waiting_count(s) > 0) == t.service:
-                raw = Raw(now, ahead_bucket(0), (0.0, 0.0, 0.0), 60.0)
+                raw = Raw(now, AT_ONCE, (0.0, 0.0, 0.0), 60.0)
                 self._first.setdefault((number, t.queued_at or t.issued_at), raw)
                 low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
                 shown = texts.wait_text(low, high, self._shown.get(number))
@@ -218,7 +219,9 @@ def _quantiles(samples: np.ndarray) -> np.ndarray:
 
 def _raw(now: datetime, ahead: int, q: np.ndarray) -> Raw:
     lo, mid, hi = float(q[0]), float(q[1]), float(q[2])
-    return Raw(now, ahead_bucket(ahead), (lo, mid, hi), hi - lo + 60.0)
+    # Tickets a free counter is calling right now are calibrated apart: their certain zeros would
+    # otherwise make the late end look safer than it is for those who do wait.
+    return Raw(now, AT_ONCE if hi <= 0.0 else ahead_bucket(ahead), (lo, mid, hi), hi - lo + 60.0)
 
 
 def _notes(state: BranchState, service: str, layout: Layout, now: datetime) -> list[tuple[str, str]]:
