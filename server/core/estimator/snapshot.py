@@ -8,13 +8,14 @@ usually are), who is waiting, and who is likely to arrive and jump ahead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
 from ..state import BranchState, CounterState, CounterStatus
-from .distributions import BranchModel, local_hour
+from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
 from .forward import Lane, Plan, policy_score
 from .schedule import CounterSchedule, tod
 
@@ -56,18 +57,14 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
     counters = [c for c in state.counters.values()]
     prefs = [[index[s] for s in counter_services(c, services) if s in index] for c in counters]
     score = policy_score(prefs, priority, len(services))
-    free_at = np.column_stack([_free_at(c, state, model, now, rng, reps) for c in counters]) \
-        if counters else np.zeros((reps, 0))
+    free_at = _all_free_at(counters, state, model, now, rng, reps)
     closes, reopens = _habits(counters, state, now, schedule, free_at)
     if not counters:
         score = np.zeros((0, len(services)))
     speed = np.array([model.speed(c.id) for c in counters])
-    lanes, tickets = [], []
     horizon = _arrival_horizon(state, model, services, free_at)
-    for s in services:
-        waiting = [t.number for t in state.waiting(s)]
-        tickets.append(waiting)
-        lanes.append(_lane(s, len(waiting), state, model, now, rng, reps, horizon, joins))
+    tickets = [[t.number for t in state.waiting(s)] for s in services]
+    lanes = _lanes(services, tickets, state, model, now, rng, reps, horizon, joins)
     columns, join, col = {}, {}, 0
     for s, waiting in zip(services, tickets, strict=True):
         for n in waiting:
@@ -119,31 +116,43 @@ def _arrival_horizon(state: BranchState, model: BranchModel, services: list[str]
     return min(HORIZON_S, 2.0 * work / staffed + 1800.0)
 
 
-def _lane(service: str, n: int, state: BranchState, model: BranchModel, now: datetime,
-          rng: np.random.Generator, reps: int, horizon: float, joins: bool) -> Lane:
-    """Existing tickets (plus the 'join now' one at the end) and the arrivals to come."""
-    q = n + 1 if joins else n
-    arrivals = _arrivals(model.arrival_rates(service), state, now, rng, reps, horizon)
-    m = arrivals.shape[1]
-    occupancy = _occupancy(service, (reps, q + m), model, rng)  # one draw for both: fewer numpy calls
-    theta = model.abandon_rate(service)
-    leave = rng.exponential(1 / theta, (reps, q + m)) if theta > 0 else np.full((reps, q + m), np.inf)
-    if joins:
-        occupancy[:, n] = 0.0  # the hypothetical new ticket must not delay anyone
-        leave[:, n] = np.inf
-    return Lane(occupancy[:, :q], leave[:, :q], arrivals, occupancy[:, q:], leave[:, q:])
+def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, model: BranchModel, now: datetime,
+           rng: np.random.Generator, reps: int, horizon: float, joins: bool) -> list[Lane]:
+    """Every service's line: existing tickets (plus the 'join now' one), then the arrivals to come.
 
+    All lanes' service times, wrap-ups, no-shows and patience are drawn in one go
+    (a few large numpy calls instead of many small ones: this runs on every event).
+    """
+    extra = 1 if joins else 0
+    arrivals = [_arrivals(model.arrival_rates(s), state, now, rng, reps, horizon) for s in services]
+    sizes = np.array([len(w) + extra + a.shape[1] for w, a in zip(tickets, arrivals, strict=True)])
+    dists = [model.service_dist(s) for s in services]
 
-def _occupancy(service: str, shape: tuple[int, int], model: BranchModel, rng: np.random.Generator) -> np.ndarray:
-    """How long a ticket of `service` holds a counter: walk-up, service, perhaps wrap-up; or a no-show."""
-    busy = model.service_dist(service).sample(rng, shape) + model.mean_call_delay()
-    u = rng.random(shape)  # low u: a wrap-up follows; high u: a no-show (the two never meet)
-    wrap = u < model.wrapup_p(service)
+    def per_column(values: list[float]) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=float), sizes)
+
+    total = int(sizes.sum())
+    busy = np.exp(per_column([d.mu for d in dists]) + per_column([d.sigma for d in dists])
+                  * rng.standard_normal((reps, total))) + model.mean_call_delay()
+    u = rng.random((reps, total))  # low u: a wrap-up follows; high u: a no-show (the two never meet)
+    wrap = u < per_column([model.wrapup_p(s) for s in services])
     k = int(wrap.sum())
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
-    busy[u > 1.0 - model.noshow_p(service)] = model.mean_noshow_delay()
-    return busy
+    busy[u > 1.0 - per_column([model.noshow_p(s) for s in services])] = model.mean_noshow_delay()
+    theta = per_column([model.abandon_rate(s) for s in services])
+    with np.errstate(divide="ignore"):
+        leave = rng.exponential(1.0, (reps, total)) / theta  # theta 0: never leaves (inf)
+    lanes, start = [], 0
+    for waiting, arr, size in zip(tickets, arrivals, sizes, strict=True):
+        q = len(waiting) + extra
+        occ, lv = busy[:, start:start + size], leave[:, start:start + size]
+        if joins:
+            occ[:, q - 1] = 0.0  # the hypothetical new ticket must not delay anyone
+            lv[:, q - 1] = np.inf
+        lanes.append(Lane(occ[:, :q], lv[:, :q], arr, occ[:, q:], lv[:, q:]))
+        start += int(size)
+    return lanes
 
 
 def _arrivals(rates: np.ndarray, state: BranchState, now: datetime, rng: np.random.Generator,
@@ -160,6 +169,43 @@ def _arrivals(rates: np.ndarray, state: BranchState, now: datetime, rng: np.rand
     unit = np.cumsum(rng.exponential(1.0, (reps, m)), axis=1)
     times = np.interp(unit, cum, edges, right=np.inf)
     return times
+
+
+def _all_free_at(counters: list[CounterState], state: BranchState, model: BranchModel, now: datetime,
+                 rng: np.random.Generator, reps: int) -> np.ndarray:
+    """[R, K] seconds until each counter next calls; the serving ones drawn together (the common, costly case)."""
+    free_at = np.empty((reps, len(counters)))
+    serving = [i for i, c in enumerate(counters)
+               if c.status is CounterStatus.SERVING and c.ticket in state.tickets and c.since is not None]
+    for i, c in enumerate(counters):
+        if i not in serving:
+            free_at[:, i] = _free_at(c, state, model, now, rng, reps)
+    if serving:
+        free_at[:, serving] = _serving_remaining([counters[i] for i in serving], state, model, now, rng, reps)
+    return free_at
+
+
+def _serving_remaining(counters: list[CounterState], state: BranchState, model: BranchModel, now: datetime,
+                       rng: np.random.Generator, reps: int) -> np.ndarray:
+    """Remaining service (given its elapsed time) plus a possible wrap-up, for several counters at once."""
+    mus, sigmas, elapsed, tails, wrap_p = [], [], [], [], []
+    for c in counters:
+        t = state.tickets[c.ticket]  # type: ignore[index]
+        d = model.service_at(t.service, c.id)
+        e = max((now - c.since).total_seconds(), 1e-3)  # type: ignore[operator]
+        mus.append(d.mu)
+        sigmas.append(d.sigma)
+        elapsed.append(e)
+        tails.append(max(norm_sf((math.log(e) - d.mu) / d.sigma), 1e-300))
+        wrap_p.append(model.wrapup_p(t.service))
+    mu, sigma, e = np.array(mus), np.array(sigmas), np.array(elapsed)
+    z = -fast_ppf(np.array(tails) * (1.0 - rng.random((reps, len(counters)))))
+    busy = np.maximum(np.exp(mu + sigma * z) - e, 0.0)
+    wrap = rng.random((reps, len(counters))) < np.array(wrap_p)
+    k = int(wrap.sum())
+    if k:
+        busy[wrap] += model.wrapup_dist().sample(rng, k)
+    return busy
 
 
 def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datetime,
