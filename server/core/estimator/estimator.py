@@ -74,6 +74,7 @@ class Estimator:
             self._score_wait(t.number, t.queued_at or t.issued_at, event.ts)
         elif event.type in ("abandoned", "transferred"):
             self._first.pop((t.number, t.queued_at or t.issued_at), None)
+            self._shown.pop(t.number, None)  # numbers repeat across days: no stale text for tomorrow's A001
         elif event.type == "service_started":
             self._service_raw[(t.number, event.ts)] = self._service_raw_now(t.service, event.counter, event.ts)
         elif event.type == "service_finished" and t.started_at is not None:
