@@ -20,6 +20,7 @@ from ..state import BranchState
 
 _SQRT2 = math.sqrt(2.0)
 _Z: dict[float, float] = {}  # standard normal quantiles already computed
+POOL_MIN = 60  # durations of a class seen before they are resampled instead of the fitted lognormal
 UNRECORDED_BREAK_S = 180.0  # a free counter not calling a waiting customer this long was away
 SPEED_SPREAD = 0.1  # typical spread of tellers' speeds, as a log factor
 
@@ -206,6 +207,8 @@ class BranchModel:
     _wrap_start: dict[str, datetime] = field(default_factory=dict)
     _pause: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     _last_ts: datetime | None = None
+    recent_services: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=400)))
+    _pools: dict[str, np.ndarray] = field(default_factory=dict)
     _freed: dict[str, datetime] = field(default_factory=dict)  # counter -> when it last became free
     _resid_sq: float = 0.0
     _resid_n: int = 0
@@ -222,6 +225,16 @@ class BranchModel:
         if dist is None:
             dist = self._cache[service] = self.service[service].shrunk(self.branch_prior(), self.defaults.class_weight)
         return dist
+
+    def service_pool(self, service: str) -> np.ndarray | None:
+        """The class's recent durations, to resample once there are enough (any shape, not only lognormal)."""
+        pool = self._pools.get(service)
+        if pool is None:
+            recent = self.recent_services.get(service)
+            if recent is None or len(recent) < POOL_MIN:
+                return None
+            pool = self._pools[service] = np.fromiter(recent, float, len(recent))
+        return pool
 
     def speed(self, counter: str) -> float:
         """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1.
@@ -330,6 +343,8 @@ class BranchModel:
         norm = self.service_dist(t.service)  # the class norm before this observation
         self.service[t.service].add(seconds)
         self.branch_service.add(seconds)
+        self.recent_services[t.service].append(seconds)
+        self._pools.pop(t.service, None)
         resid = self.counter_resid[ev.counter]
         r = math.log(max(seconds, 1.0)) - norm.mu
         resid[0] += r

@@ -21,6 +21,7 @@ from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
 IDLE_AWAY_S = 180.0  # a free counter ignoring waiting customers this long is not really there
+POOL_TAIL_MIN = 20  # past durations longer than the elapsed time needed to resample the remainder
 AWAY_GONE_S = 3600.0  # ... and one idle for an hour has gone for the day
 ARRIVAL_CAP = 400
 
@@ -133,7 +134,14 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
 
     total = int(sizes.sum())
     busy = np.exp(per_column([d.mu for d in dists]) + per_column([d.sigma for d in dists])
-                  * rng.standard_normal((reps, total))) + model.mean_call_delay()
+                  * rng.standard_normal((reps, total)))
+    start = 0
+    for s, size in zip(services, sizes, strict=True):  # enough history: resample it, whatever its shape
+        pool = model.service_pool(s)
+        if pool is not None and size:
+            busy[:, start:start + size] = pool[rng.integers(len(pool), size=(reps, int(size)))]
+        start += int(size)
+    busy += model.mean_call_delay()
     u = rng.random((reps, total))  # low u: a wrap-up follows; high u: a no-show (the two never meet)
     wrap = u < per_column([model.wrapup_p(s) for s in services])
     k = int(wrap.sum())
@@ -201,6 +209,13 @@ def _serving_remaining(counters: list[CounterState], state: BranchState, model: 
     mu, sigma, e = np.array(mus), np.array(sigmas), np.array(elapsed)
     z = -fast_ppf(np.array(tails) * (1.0 - rng.random((reps, len(counters)))))
     busy = np.maximum(np.exp(mu + sigma * z) - e, 0.0)
+    for j, c in enumerate(counters):  # with enough history, the class's own durations beyond the elapsed time
+        pool = model.service_pool(state.tickets[c.ticket].service)  # type: ignore[index]
+        if pool is not None:
+            longer = pool * model.speed(c.id)
+            longer = longer[longer > e[j]]
+            if len(longer) >= POOL_TAIL_MIN:
+                busy[:, j] = rng.choice(longer, reps) - e[j]
     wrap = rng.random((reps, len(counters))) < np.array(wrap_p)
     k = int(wrap.sum())
     if k:
