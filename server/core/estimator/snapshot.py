@@ -232,7 +232,7 @@ def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datet
         return np.full(reps, np.inf)
     if st is CounterStatus.FREE:
         if not _away(c, state, now, since):
-            return np.zeros(reps)
+            return np.full(reps, -1e-9 * min(since, 1e6))  # of several free counters, the longest idle calls first
         if since > AWAY_GONE_S or (c.since is not None and state.day is not None
                                    and state.business_day(c.since) < state.day):
             return np.full(reps, np.inf)  # gone for the day (a log without close events says it no other way)
