@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -35,3 +38,46 @@ def demo_day_log() -> Path:
     if not path.exists():
         pytest.fail(f"the shared example log is missing: {path.name} (shared/examples beside the checkout)")
     return path
+
+
+# --------------------------------------------------------------- services
+# PostgreSQL and Redis are never needed on a fresh machine: there a test that
+# needs one is skipped, saying why. CI (.ci/run) sets BRANCHQ_REQUIRE_SERVICES=1,
+# and then an unreachable service fails the test instead: in CI it always runs.
+
+PG_ADMIN_URL = os.environ.get("BRANCHQ_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("BRANCHQ_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skip (fresh machine) or fail (CI) when a service a test needs does not answer."""
+    if _reachable(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("BRANCHQ_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (BRANCHQ_REQUIRE_SERVICES=1: CI must provide it)")
+    pytest.skip(message + " (CI provides it; set BRANCHQ_REQUIRE_SERVICES=1 to make this an error)")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (skipped on a machine without one, an error in CI); use a random key prefix."""
+    parts = urlsplit(REDIS_TEST_URL)
+    need_service("Redis", parts.hostname or "127.0.0.1", parts.port or 6379)
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+def pg_admin_url() -> str:
+    """A PostgreSQL URL to create throw-away databases from (skipped without one, an error in CI)."""
+    parts = urlsplit(PG_ADMIN_URL.replace("+psycopg", ""))
+    need_service("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
+    return PG_ADMIN_URL
