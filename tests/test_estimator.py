@@ -114,6 +114,12 @@ def test_no_open_counter_says_so_instead_of_a_number():
     assert est.join["A"].available
 
 
+def test_a_branch_without_any_history_gets_empty_estimates_not_an_error():
+    """A brand-new branch (no event stored yet, so no services known) is estimated as empty, not a crash."""
+    est = Estimator(rng=np.random.default_rng(1)).estimate(BranchState(), at(0))
+    assert (est.waits, est.join, est.counters) == ({}, {}, {})
+
+
 def test_why_text_and_counter_texts_explain_the_situation():
     """The explainer counts people and windows and names a VIP at the window; busy counters get their texts."""
     st = state_with(

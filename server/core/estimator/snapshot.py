@@ -126,7 +126,7 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
     """
     extra = 1 if joins else 0
     arrivals = [_arrivals(model.arrival_rates(s), state, now, rng, reps, horizon) for s in services]
-    sizes = np.array([len(w) + extra + a.shape[1] for w, a in zip(tickets, arrivals, strict=True)])
+    sizes = np.array([len(w) + extra + a.shape[1] for w, a in zip(tickets, arrivals, strict=True)], dtype=int)
     dists = [model.service_dist(s) for s in services]
 
     def per_column(values: list[float]) -> np.ndarray:
