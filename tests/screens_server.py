@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 
 from server.core.config import BranchConfig
 from server.core.estimates import CounterEstimate, Estimates, WaitEstimate
@@ -72,8 +73,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="branch config (default: the demo's)")
     args = parser.parse_args()
-    settings = Settings(branch_configs=[DEMO_CONFIG], port=args.port)  # data dir from BRANCHQ_DATA_DIR
+    settings = Settings(branch_configs=[args.config], port=args.port)  # data dir from BRANCHQ_DATA_DIR
     uvicorn.run(create_app(settings, estimator_factory=CannedEstimator), host="127.0.0.1", port=args.port,
                 log_level="warning")
 

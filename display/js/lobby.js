@@ -5,7 +5,8 @@
   const { t, el, setText, syncChildren } = BQ;
   const branch = BQ.pathParts()[1] || BQ.params.get("branch") || "demo";
   const $ = (id) => document.getElementById(id);
-  const RECENT = 4;
+  const RECENT = 3; // earlier calls listed beside the banner (what fits its height)
+  const MAX_ONE_ROW = 6;
 
   BQ.extend({ zh: { title: "叫号显示" }, en: { title: "Queue display" } });
   setText($("title"), t("title"));
@@ -48,7 +49,13 @@
   }
 
   function renderTiles(view) {
-    $("tiles").style.setProperty("--n", String(Math.max(1, view.counters.length))); // fonts fit any count
+    // Up to six counters stand in one row; more go into two rows (a compact tile,
+    // smaller banner and service boxes), so a 12-window branch still reads from 5 m.
+    const n = Math.max(1, view.counters.length);
+    const cols = n > MAX_ONE_ROW ? Math.ceil(n / 2) : n;
+    document.body.classList.toggle("many", n > MAX_ONE_ROW);
+    $("tiles").style.setProperty("--n", String(cols)); // fonts fit the column width
+    $("tiles").style.setProperty("--cols", String(cols));
     syncChildren($("tiles"), view.counters, (c) => c.id, () => {
       const tile = el("div", "tile");
       for (const cls of ["name", "svc", "state", "number num", "info", "info2", "closed-sign"]) tile.append(el("div", cls));
