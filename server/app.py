@@ -29,7 +29,20 @@ from server.settings import Settings
 from server.store import Store
 
 log = logging.getLogger("branchq")
-FRONTEND_ROOT = Path(__file__).resolve().parent.parent  # display/ and kiosk/ sit beside server/
+
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def frontend_root(package: Path = PACKAGE) -> Path:
+    """Where display/ and kiosk/ are: beside server/ in a checkout, server/frontend/ in an installed wheel."""
+    checkout = package.parent
+    if (checkout / "display").is_dir() and (checkout / "kiosk").is_dir():
+        return checkout
+    return package / "frontend"  # setup.py copies the screens there when it builds a wheel
+
+
+FRONTEND_ROOT = frontend_root()
 
 
 def create_app(
