@@ -59,11 +59,23 @@ def _guard(fn):  # type: ignore[no-untyped-def]
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return fn(args)
-        except (InvalidInput, FileNotFoundError) as exc:
+        except InvalidInput as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # a missing input, an output that cannot be written
+            print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
             return 2
 
     return wrapped
+
+
+def _ready_to_write(path: Path) -> None:
+    """Create the output's folder; raise OSError now if the file could not be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a file", str(path))
+    with open(path, "a", encoding="utf-8"):
+        pass
 
 
 @_guard
@@ -73,6 +85,9 @@ def _run(args: argparse.Namespace) -> int:
     from .scenario import load_scenario
 
     scn = load_scenario(args.scenario)
+    for target in (args.out, args.report and Path(args.report) / "index.html"):
+        if target:
+            _ready_to_write(Path(target))  # fail before the simulation, not after it
     outs = run_days(scn, args.days, args.seed, args.jobs, log=bool(args.out or args.estimator), dask=args.dask)
     summary = summarise([o.kpis for o in outs])
     print(format_summary(scn, summary, by_class=args.by_class))
@@ -100,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     from .fit import fit_log
 
+    _ready_to_write(Path(args.out))
     text = fit_log(Path(args.log), interval=args.interval, name=Path(args.out).stem)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"scenario: {args.out}")

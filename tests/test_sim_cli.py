@@ -39,6 +39,19 @@ def test_bad_scenario_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type:
     assert "arrivals" in capsys.readouterr().err
 
 
+def test_outputs_go_into_new_folders_and_an_unwritable_one_fails_before_simulating(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--out and --report create their folders; an --out that is a folder exits 2 at once, naming it."""
+    log, rep = tmp_path / "new" / "logs" / "day.jsonl", tmp_path / "new" / "report"
+    assert main(["sim", "run", str(SCENARIOS / "quiet.toml"), "--days", "1", "--jobs", "1",
+                 "--out", str(log), "--report", str(rep)]) == 0
+    assert log.read_text(encoding="utf-8").startswith('{"ts"') and (rep / "index.html").is_file()
+    capsys.readouterr()
+    assert main(["sim", "run", str(SCENARIOS / "quiet.toml"), "--days", "1", "--jobs", "1", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "is a folder" in captured.err and str(tmp_path) in captured.err
+    assert "mean wait" not in captured.out  # nothing was simulated for nothing
+
+
 def test_run_with_the_estimator_reports_waits_beyond_the_range_shown(capsys) -> None:  # type: ignore[no-untyped-def]
     """--estimator replays the simulated days through the estimator and prints the late share with a CI."""
     assert main(["sim", "run", str(SCENARIOS / "quiet.toml"), "--days", "2", "--jobs", "1", "--estimator"]) == 0
