@@ -190,6 +190,7 @@ class Result:
     best: Evaluation
     evaluations: int
     ranked: list[str]
+    hopeless: list[int]  # intervals that miss the target even with every counter open
 
 
 def optimize(scn: Scenario, target: float, t: float, max_abandon: float | None = None,
@@ -218,22 +219,22 @@ def _search(scn: Scenario, ranked: list[str], target: float, t: float, max_aband
     # SIPP as practised: each interval on its own, no shift constraint
     sipp_ev = ev(staffing_to_schedule(sipp(scn, target, t, k), k))
     cur, used = ev(fix(sipp_ev.schedule)), 2
+    # Intervals that miss with every counter open: no schedule can meet the target
+    # there. They keep every counter open, and the search goes on for the others.
+    hopeless: set[int] = set()
+
+    def fine(e: Evaluation) -> bool:
+        return bool(e.abandon_ok and all(e.ok[j] or j in hopeless for j in range(len(e.ok)))
+                    and all(e.schedule[:, j].all() for j in hopeless))
+
     # 1. add: open one more counter in the earliest interval that misses (or just before it, if full)
-    while not cur.meets and used < budget:
-        bad = np.flatnonzero(~cur.ok)
-        if not len(bad):  # only the abandonment cap fails: help the worst interval
-            bad = np.argsort(cur.sl_low)
-        s = cur.schedule.copy()
-        for jj in [x for j in bad for x in (j, j - 1) if x >= 0]:
-            free = np.flatnonzero(~s[:, jj])
-            if len(free):
-                s[free[0], jj] = True
-                break
-        else:
-            break  # every counter is already open where it misses: the target cannot be met
+    while not fine(cur) and used < budget:
+        s = _one_more(cur, hopeless)
+        if s is None:
+            break  # nowhere left to open a counter
         cur, used = ev(fix(s)), used + 1
-    if not cur.meets:
-        return Result(sipp_ev, cur, used, ranked)
+    if not fine(cur):
+        return Result(sipp_ev, cur, used, ranked, sorted(hopeless))
     # 2. remove whole shifts, then shave shift ends, where the slack is largest first;
     #    a pass that removes nothing ends the search
     for moves in (_whole_runs, _edges):
@@ -243,13 +244,30 @@ def _search(scn: Scenario, ranked: list[str], target: float, t: float, max_aband
             for s in moves(cur, target, min_len):
                 if used >= budget:
                     break
-                if not covered(scn, s, ranked):
+                if not covered(scn, s, ranked) or any(not s[:, j].all() for j in hopeless):
                     continue
                 trial = ev(s)
                 used += 1
-                if trial.meets:
+                if fine(trial):
                     cur, improved = trial, True
-    return Result(sipp_ev, cur, used, ranked)
+    return Result(sipp_ev, cur, used, ranked, sorted(hopeless))
+
+
+def _one_more(cur: Evaluation, hopeless: set[int]) -> np.ndarray | None:
+    """The schedule with one more counter-interval where it helps most; full missing intervals become hopeless."""
+    bad = [int(j) for j in np.flatnonzero(~cur.ok) if j not in hopeless]
+    if not bad:  # only the abandonment cap fails: help the worst intervals
+        bad = [int(j) for j in np.argsort(cur.sl_low)]
+    s = cur.schedule.copy()
+    for j in bad:
+        for x in (j, j - 1):
+            free = np.flatnonzero(~s[:, x]) if x >= 0 else []
+            if len(free):
+                s[free[0], x] = True
+                return s
+        if not cur.ok[j]:
+            hopeless.add(j)  # every counter is open here and just before, and it still misses
+    return None
 
 
 def _runs(row: np.ndarray) -> list[tuple[int, int]]:
@@ -329,7 +347,7 @@ def format_result(scn: Scenario, res: Result, target: float, t: float) -> str:
         lines.append(
             f"{name}: counter-hours {fmt_ci(*sc['counter_hours'])}, within {t:g} min {fmt_ci(*sc['service_level'], pct=True)},"
             f" mean wait {fmt_ci(*sc['wait_mean'])} min, abandoned {fmt_ci(*sc['abandon'], pct=True)}"
-            f" — {'meets' if e.meets else 'MISSES'} the target"
+            f" — {_verdict(scn, e, res.hopeless if e is res.best else [])}"
         )
     lines.append("optimized shifts (paste into the scenario's [[counters]]):")
     opt = apply_schedule(scn, res.best.schedule, res.ranked)
@@ -337,6 +355,17 @@ def format_result(scn: Scenario, res: Result, target: float, t: float) -> str:
         sh = ", ".join(f'"{fmt_hhmm(a)}-{fmt_hhmm(b)}"' for a, b in opt.counters[cid].shifts)
         lines.append(f"  counter {cid}: shifts = [{sh}]")
     return "\n".join(lines)
+
+
+def _verdict(scn: Scenario, e: Evaluation, hopeless: list[int]) -> str:
+    if e.meets:
+        return "meets the target"
+    if hopeless and e.abandon_ok and all(e.ok[j] or j in hopeless for j in range(len(e.ok))):
+        starts = scn.interval_starts()
+        at = ", ".join(fmt_hhmm(starts[j]) for j in hopeless)
+        return (f"meets the target except at {at}, where even all {e.schedule.shape[0]} counters open miss it"
+                " (more counters or shorter services are needed there)")
+    return "MISSES the target"
 
 
 def main_optimize(args) -> int:  # type: ignore[no-untyped-def]
