@@ -312,23 +312,6 @@ def _edges(cur: Evaluation, target: float, min_len: int):  # type: ignore[no-unt
         yield s
 
 
-def _drop_short(s: np.ndarray, r: int, min_len: int) -> np.ndarray:
-    """After shaving, a run shorter than min_len is closed entirely rather than lengthened back."""
-    row = s[r]
-    j = 0
-    while j < len(row):
-        if row[j]:
-            e = j
-            while e < len(row) and row[e]:
-                e += 1
-            if e - j < min_len:
-                row[j:e] = False
-            j = e
-        else:
-            j += 1
-    return s
-
-
 def format_result(scn: Scenario, res: Result, target: float, t: float) -> str:
     lam = scn.rate_matrix().sum(axis=0) * 60
     lines = [
