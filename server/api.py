@@ -15,8 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.core.errors import InvalidInput, NotFound
+from server.audit import audit_csv, check_range, event_lines
+from server.auth import Admin, CounterActor, Manager, MaybeSignedIn, SignedIn, Viewer
+from server.core.access import Permission, Principal, check
+from server.core.errors import NotFound, NotSignedIn
 from server.core.events import CHANNELS
+from server.core.view import ticket_page_view
 from server.service import Answer, BranchService
 
 router = APIRouter(prefix="/api/v1")
@@ -77,66 +81,104 @@ async def health(request: Request) -> dict[str, Any]:
 
 
 @router.get("/branches")
-async def branches(request: Request) -> list[dict[str, Any]]:
+async def branches(request: Request, who: SignedIn) -> list[dict[str, Any]]:
+    """The branches this principal reaches."""
     return [
         {"id": s.id, "name": s.config.name, "seq": s.state.seq,
          "lobby": f"/display/{s.id}", "kiosk": f"/kiosk/{s.id}", "teller": f"/teller/{s.id}"}
-        for s in request.app.state.services.values()
+        for s in request.app.state.services.values() if who.reaches(s.id)
     ]
 
 
 @router.get("/branches/{branch}/services")
-async def services(svc: Service) -> list[dict[str, Any]]:
+async def services(who: Viewer, svc: Service) -> list[dict[str, Any]]:
     return await svc.services()
 
 
 @router.post("/branches/{branch}/tickets", status_code=201, response_class=FastJSON)
-async def issue_ticket(svc: Service, body: TicketRequest, key: IdempotencyKey = None) -> FastJSON:
-    return _reply(await svc.issue_ticket(body.service, body.channel, key))
+async def issue_ticket(who: MaybeSignedIn, svc: Service, body: TicketRequest, request: Request,
+                       key: IdempotencyKey = None) -> FastJSON:
+    """Staff and kiosks take a number; the public only on the mobile page, when the branch allows it."""
+    actor = _may_issue(request, who, svc.id, body.channel)
+    return _reply(await svc.issue_ticket(body.service, body.channel, key, actor))
+
+
+def _may_issue(request: Request, who: Principal | None, branch: str, channel: str) -> str:
+    """The actor to record, after the role check and the rate limits (kiosk device, mobile address)."""
+    limits = request.app.state.rate_limits
+    if who is None:
+        if channel != "mobile" or not request.app.state.settings.mobile_tickets:
+            raise NotSignedIn("Sign in first, or use a kiosk's device token, to issue tickets "
+                              "(without either, only channel 'mobile' where the branch allows it).",
+                              "请使用取号机取号。")
+        limits["mobile"].hit(f"{branch}/{request.client.host if request.client else '?'}")
+        return "public:mobile"
+    check(who, Permission.ISSUE, branch)
+    if who.kind == "device":
+        limits["kiosk"].hit(who.id)
+    return who.actor
 
 
 @router.get("/branches/{branch}/tickets/{ticket}")
 async def ticket(svc: Service, ticket: str) -> dict[str, Any]:
-    return await svc.ticket(ticket)
+    """Public: what the ticket's status page shows (this one ticket only; no personal data exists)."""
+    return ticket_page_view(svc.config, await svc.ticket(ticket))
 
 
 @router.post("/branches/{branch}/counters/{counter}/{action}", response_class=FastJSON)
-async def counter_action(svc: Service, counter: str, action: str,
+async def counter_action(who: CounterActor, svc: Service, counter: str, action: str,
                          body: Annotated[CounterActionRequest | None, Body()] = None,
                          key: IdempotencyKey = None) -> FastJSON:
     params = body.model_dump(exclude_none=True) if body is not None else {}
-    return _reply(await svc.act(counter, action, params, key))
+    return _reply(await svc.act(counter, action, params, key, who.actor))
 
 
 @router.get("/branches/{branch}/state", response_class=FastJSON)
-async def state(svc: Service) -> FastJSON:
+async def state(who: Viewer, svc: Service) -> FastJSON:
     return FastJSON(await svc.view())
 
 
 @router.get("/branches/{branch}/events", response_class=Response,
             responses={200: {"content": {"application/x-ndjson": {}}}})
-async def export_events(svc: Service,
+async def export_events(who: Manager, svc: Service,
                         start: Annotated[datetime | None, Query(alias="from")] = None,
                         end: Annotated[datetime | None, Query(alias="to")] = None) -> Response:
-    """The branch's event log as JSON Lines (spec v1.1), optionally from <= ts < to."""
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"'{name}' needs a UTC offset, e.g. 2026-12-01T09:00:00+08:00.")
-    lines = await run_in_threadpool(lambda: list(svc.store.payloads(svc.id, start, end)))
+    """The branch's event log as JSON Lines (spec v1.1), optionally from <= ts < to; each line also names
+    its `actor` (an extra field, which readers of the spec ignore)."""
+    check_range(start, end)
+    lines = await run_in_threadpool(event_lines, svc.store, svc.id, start, end)
     text = "".join(line + "\n" for line in lines)
     return Response(text, media_type="application/x-ndjson",
                     headers={"Content-Disposition": f'attachment; filename="{svc.id}-events.jsonl"'})
 
 
+@router.get("/branches/{branch}/audit", response_class=Response,
+            responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}})
+async def audit(who: Manager, svc: Service,
+                format: Literal["jsonl", "csv"] = "jsonl",
+                start: Annotated[datetime | None, Query(alias="from")] = None,
+                end: Annotated[datetime | None, Query(alias="to")] = None) -> Response:
+    """Who did what: every event with its actor (managers and admins), as JSON Lines or CSV."""
+    check_range(start, end)
+    if format == "csv":
+        text = await run_in_threadpool(lambda: audit_csv(svc.store.audit(svc.id, start, end)))
+        media, ext = "text/csv; charset=utf-8", "csv"
+    else:
+        lines = await run_in_threadpool(event_lines, svc.store, svc.id, start, end)
+        text, media, ext = "".join(line + "\n" for line in lines), "application/x-ndjson", "jsonl"
+    return Response(text, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{svc.id}-audit.{ext}"'})
+
+
 @router.post("/branches/{branch}/events", openapi_extra={
     "requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}, "required": True}})
-async def import_events(svc: Service, request: Request) -> dict[str, Any]:
-    """Append a JSONL log after the branch's history: all of it or nothing; a bad line is named."""
+async def import_events(who: Admin, svc: Service, request: Request) -> dict[str, Any]:
+    """Append a JSONL log after the branch's history: all of it or nothing; a bad line is named (admin)."""
     body = await request.body()
-    return await svc.import_log(body.splitlines())
+    return await svc.import_log(body.splitlines(), who.actor)
 
 
 @router.get("/branches/{branch}/screens")
-async def screens(svc: Service, request: Request) -> list[dict[str, Any]]:
+async def screens(who: Manager, svc: Service, request: Request) -> list[dict[str, Any]]:
     """Screens connected to this branch's feed, with their last heartbeat (for the manager page)."""
     return request.app.state.screens.list(svc.id)

@@ -13,16 +13,21 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from server import api, http_errors, pages, screen_api, ws
+from server import api, auth_api, http_errors, pages, screen_api, web_security, ws
+from server.accounts import Accounts
+from server.auth import Guarded
+from server.core.access import Permission
 from server.core.clock import Clock
 from server.core.config import BranchConfig
 from server.core.estimates import EstimatorLike
 from server.hub import Hub
 from server.limits import BodyLimit
+from server.ratelimit import RateLimiter
 from server.screens import ScreenRegistry
 from server.service import BranchService, SystemClock, make_estimator
 from server.settings import Settings
@@ -52,11 +57,15 @@ def create_app(
 ) -> FastAPI:
     """The app for the configured branches; `clock` is injected by tests (default: the wall clock)."""
     settings = settings or Settings()
+    wall: Clock = clock or SystemClock(UTC)  # sessions, tokens and rate limits (in UTC)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_url)
         store.create_all()
+        accounts = Accounts(store.engine, wall.now, timedelta(hours=settings.session_hours),
+                            timedelta(days=settings.device_days))
+        accounts.create_all()
         # One writer thread: SQLite has one write lock anyway, and many threads
         # fighting for it is what makes the p99 explode (../shared notes).
         writer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchq-writer")
@@ -72,6 +81,11 @@ def create_app(
             services[branch_id] = svc
         app.state.settings, app.state.store, app.state.hub = settings, store, hub
         app.state.services, app.state.screens = services, ScreenRegistry()
+        app.state.accounts, app.state.rate_limits = accounts, {
+            "kiosk": RateLimiter(settings.kiosk_tickets_per_minute, wall.now, "kiosk"),
+            "mobile": RateLimiter(settings.mobile_tickets_per_minute, wall.now, "address"),
+            "sign_in": RateLimiter(settings.sign_ins_per_minute, wall.now, "address"),
+        }
         # Start-up objects (configs, folded history) never die: keep them out of
         # the collector's way so a full collection does not pause the loop.
         gc.collect()
@@ -93,11 +107,13 @@ def create_app(
                   description="Queue and honest wait-time display for bank branches. See docs/api.md.")
     http_errors.install(app)
     app.include_router(api.router)
+    app.include_router(auth_api.router)  # sign-in, sessions, users, device tokens
     app.include_router(ws.router)
     app.include_router(screen_api.router)  # figures, ticket QR codes, receipt printing
     pages.mount(app, FRONTEND_ROOT)
-    app.mount("/reports", screen_api.ReportFiles(settings.reports_dir), name="reports")
+    app.mount("/reports", Guarded(screen_api.ReportFiles(settings.reports_dir), Permission.MANAGE), name="reports")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
+    web_security.install(app, settings.cors_origins)
     return app
 
 

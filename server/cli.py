@@ -14,6 +14,7 @@ COMMANDS = (
     "server.commands.serve",
     "server.commands.replay",
     "server.commands.transfer",  # export / import
+    "server.commands.accounts",  # users / devices
     "server.commands.evaluate",
     "sim.cli",
 )

@@ -15,10 +15,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server.core.errors import BranchError, IllegalAction, InconsistentEvent, InvalidInput, LogError, NotFound
+from server.core.errors import (
+    BranchError,
+    Forbidden,
+    IllegalAction,
+    InconsistentEvent,
+    InvalidInput,
+    LogError,
+    NotFound,
+    NotSignedIn,
+)
+from server.ratelimit import RateLimited
 from server.service import StorageUnavailable
 
 STATUS: dict[type[BranchError], int] = {
+    NotSignedIn: 401,
+    Forbidden: 403,
     NotFound: 404,
     IllegalAction: 409,
     InconsistentEvent: 409,
@@ -34,6 +46,7 @@ def error_body(code: str, message: str, message_zh: str | None = None, **extra: 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(BranchError, _branch_error)  # type: ignore[arg-type]
     app.add_exception_handler(StorageUnavailable, _storage)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
 
@@ -41,7 +54,14 @@ def install(app: FastAPI) -> None:
 async def _branch_error(_: Request, exc: BranchError) -> JSONResponse:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     extra = {"line": exc.line} if isinstance(exc, LogError) else {}
-    return JSONResponse(error_body(exc.code, exc.message, exc.message_zh, **extra), status_code=status)
+    headers = {"WWW-Authenticate": 'Bearer realm="branchq"'} if status == 401 else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.message_zh, **extra), status_code=status,
+                        headers=headers)
+
+
+async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+    return JSONResponse(error_body("rate_limited", exc.message, exc.message_zh), status_code=429,
+                        headers={"Retry-After": str(exc.retry_after)})
 
 
 async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:

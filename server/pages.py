@@ -11,10 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from server.core.errors import NotFound
+from server.auth import principal_of
+from server.auth_api import login_redirect
+from server.core.access import Permission, check
+from server.core.errors import NotFound, NotSignedIn
 
 PAGES = {  # route -> (folder, file)
     "/display/{branch}": ("display", "lobby.html"),
@@ -24,19 +27,31 @@ PAGES = {  # route -> (folder, file)
     "/teller/{branch}": ("display", "teller.html"),
     "/manager/{branch}": ("display", "manager.html"),
 }
+# Pages for people: without a session they redirect to the sign-in form. The
+# screens (lobby, counter, kiosk) load freely and hold no data: their JS needs
+# a device token for that; the ticket page is public and shows one ticket.
+FOR_PEOPLE = {"/teller/{branch}": Permission.ACT, "/manager/{branch}": Permission.MANAGE}
 
 
 def mount(app: FastAPI, root: Path) -> None:
     router = APIRouter(include_in_schema=False)
     for route, (folder, name) in PAGES.items():
-        router.add_api_route(route, _page(root / folder / name), methods=["GET"])
+        router.add_api_route(route, _page(root / folder / name, FOR_PEOPLE.get(route)), methods=["GET"])
     app.include_router(router)
     for folder in ("display", "kiosk"):
         app.mount(f"/{folder}", StaticFiles(directory=root / folder, check_dir=False), name=folder)
 
 
-def _page(path: Path):  # type: ignore[no-untyped-def]
-    async def page(request: Request, branch: str) -> FileResponse:
+def _page(path: Path, permission: Permission | None):  # type: ignore[no-untyped-def]
+    async def page(request: Request, branch: str) -> Response:
+        if permission is not None:
+            try:
+                who = await principal_of(request)
+            except NotSignedIn:  # expired or revoked: sign in again
+                who = None
+            if who is None:
+                return login_redirect(request)
+            check(who, permission, branch)
         svc = request.app.state.services.get(branch)
         if svc is None:
             raise NotFound(f"Unknown branch '{branch}'.", f"没有'{branch}'网点。")

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from server.api import Service
+from server.auth import FiguresReader, Printer
 from server.core.errors import IllegalAction, NotFound
 from server.core.events import Event, parse_event
 from server.core.figures import figures as day_figures
@@ -37,7 +38,7 @@ _cache: dict[tuple[str, float], tuple[int, datetime, dict[str, Any]]] = {}
 
 
 @router.get("/branches/{branch}/figures")
-async def figures(svc: Service, alert_after: Annotated[float, Query(ge=0, le=240)] = 10.0) -> dict[str, Any]:
+async def figures(who: FiguresReader, svc: Service, alert_after: Annotated[float, Query(ge=0, le=240)] = 10.0) -> dict[str, Any]:
     """Today's figures: waiting, longest wait, share called within 10 min in the last hour,
     counter timelines and per-counter figures, and "staffed but not calling" alerts."""
     key = (svc.id, alert_after)
@@ -69,7 +70,7 @@ class PrintRequest(BaseModel):
 
 
 @router.post("/branches/{branch}/tickets/{ticket}/print")
-async def print_ticket(svc: Service, ticket: str, request: Request,
+async def print_ticket(who: Printer, svc: Service, ticket: str, request: Request,
                        body: Annotated[PrintRequest | None, Body()] = None) -> dict[str, Any]:
     """Print the ticket on the branch's ESC/POS printer (404 when none is configured:
     the kiosk then prints through the browser)."""

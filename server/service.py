@@ -190,7 +190,8 @@ class BranchService:
             return ticket_view(self.config, self.state, number, self.estimates())
 
     # ------------------------------------------------------------ actions
-    async def issue_ticket(self, service: str, channel: str, key: str | None = None) -> Answer:
+    async def issue_ticket(self, service: str, channel: str, key: str | None = None,
+                           actor: str | None = None) -> Answer:
         _as_input(self.config.service, service)  # an unknown service in a body is invalid input (422)
 
         def respond(d: Decision, first: int) -> tuple[int, dict[str, Any]]:
@@ -203,9 +204,11 @@ class BranchService:
             body = ticket_view(self.config, self.state, d.ticket, est)
             return 201, {**body, "seq": self.state.seq}
 
-        return await self._execute(lambda b: b.issue_ticket(service, channel), respond, key, f"POST tickets {service}")
+        return await self._execute(lambda b: b.issue_ticket(service, channel), respond, key, f"POST tickets {service}",
+                                   actor)
 
-    async def act(self, counter: str, action: str, params: dict[str, Any], key: str | None = None) -> Answer:
+    async def act(self, counter: str, action: str, params: dict[str, Any], key: str | None = None,
+                  actor: str | None = None) -> Answer:
         self.config.counter(counter)  # unknown counter: 404
         kwargs = _action_params(action, params)
         for s in [kwargs.get("service"), *(kwargs.get("services") or [])]:
@@ -221,7 +224,7 @@ class BranchService:
             }
 
         return await self._execute(lambda b: b.act(counter, action, **kwargs), respond, key,
-                                   f"POST counters/{counter}/{action}")
+                                   f"POST counters/{counter}/{action}", actor)
 
     async def _execute(self, decide: Callable[[Branch], Decision],
                        respond: Callable[[Decision, int], tuple[int, dict[str, Any]]],
@@ -348,7 +351,7 @@ class BranchService:
             self._remembered.popitem(last=False)
 
     # ------------------------------------------------------------ import
-    async def import_log(self, lines: Iterable[bytes | str]) -> dict[str, Any]:
+    async def import_log(self, lines: Iterable[bytes | str], actor: str = "import") -> dict[str, Any]:
         """Append a JSONL log after the stored history: all of it or nothing (LogError names the line)."""
         reader = LogReader()
         parsed = list(reader.read(lines))
@@ -358,7 +361,7 @@ class BranchService:
             probe = _fold_onto(self.state, parsed)
             first = self.state.seq + 1
             try:
-                await self._run(self.store.append, self.id, first, [ev for _, ev in parsed], "import", None)
+                await self._run(self.store.append, self.id, first, [ev for _, ev in parsed], actor, None)
             except SeqConflict:
                 await self._catch_up()
                 raise IllegalAction("The branch changed during the import; nothing was imported. Try again.",

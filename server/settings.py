@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     estimate_delay_seconds: float = 0.3  # after a change, fresh estimates reach screens this much later
     day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out
     estimator: bool = True  # False: no wait estimates at all (BRANCHQ_ESTIMATOR=false; the bench compares)
+    # Security (docs/security.md). Sessions and device tokens expire; issuance is rate limited.
+    session_hours: float = 12.0  # a working day; then sign in again
+    device_days: float = 365.0  # a kiosk's or screen's token
+    kiosk_tickets_per_minute: float = 30.0  # per kiosk device (a rush is ~4 a minute)
+    mobile_tickets: bool = False  # the public may take tickets from a phone (channel "mobile"); --demo turns it on
+    mobile_tickets_per_minute: float = 3.0  # per client address
+    sign_ins_per_minute: float = 10.0  # password attempts per client address
+    cors_origins: list[str] = Field(default_factory=list)  # other web origins allowed to call the API; none by default
     # Where commits run: one dedicated thread (the event loop stays free; default)
     # or on the loop itself (no hand-off; bench/server.py compares the two).
     writer: Literal["thread", "loop"] = "thread"

@@ -215,6 +215,17 @@ class Store:
             for (payload,) in conn.execute(q.order_by(_EVENTS.c.seq)).yield_per(1000):
                 yield payload
 
+    def audit(self, branch: str, start: datetime | None = None,
+              end: datetime | None = None) -> Iterator[tuple[int, str | None, str]]:
+        """(seq, actor, payload) of the branch's events in seq order, optionally within [start, end)."""
+        q = select(_EVENTS.c.seq, _EVENTS.c.actor, _EVENTS.c.payload).where(_EVENTS.c.branch == branch)
+        if start is not None:
+            q = q.where(_EVENTS.c.ts >= _utc(start))
+        if end is not None:
+            q = q.where(_EVENTS.c.ts < _utc(end))
+        with self.engine.connect() as conn:
+            yield from conn.execute(q.order_by(_EVENTS.c.seq)).yield_per(1000)
+
     def last_seq(self, branch: str) -> int:
         q = select(func.max(_EVENTS.c.seq)).where(_EVENTS.c.branch == branch)
         with self.engine.connect() as conn:

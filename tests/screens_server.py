@@ -69,6 +69,7 @@ def main() -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.demo import prepare
     from server.settings import DEMO_CONFIG, Settings
 
     parser = argparse.ArgumentParser()
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="branch config (default: the demo's)")
     args = parser.parse_args()
     settings = Settings(branch_configs=[args.config], port=args.port)  # data dir from BRANCHQ_DATA_DIR
+    prepare(settings)  # the demo accounts and device tokens, as `branchq serve --demo` makes them
     uvicorn.run(create_app(settings, estimator_factory=CannedEstimator), host="127.0.0.1", port=args.port,
                 log_level="warning")
 

@@ -1,8 +1,17 @@
-"""Helpers for the server tests: an app on a fresh SQLite file with a manual clock."""
+"""Helpers for the server tests: an app on a fresh SQLite file with a manual clock, and credentials.
+
+Every route needs credentials (docs/security.md). `client()` signs its TestClient in
+as an admin unless told otherwise; `auth(c, role, ...)` gives the headers of a fresh
+principal of any role (a teller signed in to a counter, a kiosk, a display ...).
+A `Server` (a real `branchq serve --demo` process) has its demo accounts:
+`server.auth("admin")`, `server.auth("teller2")`, `server.token("lobby-demo")`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import signal
 import socket
@@ -29,15 +38,62 @@ API = "/api/v1/branches/demo"
 
 
 @contextlib.contextmanager
-def client(data_dir: Path, clock: ManualClock, estimator_factory: Any = None, **settings: Any) -> Iterator[TestClient]:
+def client(data_dir: Path, clock: ManualClock, estimator_factory: Any = None, role: str | None = "admin",
+           **settings: Any) -> Iterator[TestClient]:
     """A TestClient whose lifespan runs: the store, hub and demo branch are live inside the block.
 
+    It is signed in as `role` (an admin by default; None: no credentials at all). Sessions
+    last a year of the manual clock unless `session_hours` says otherwise.
     Without an estimator_factory the branch runs with no estimator, whatever is installed.
     """
+    settings.setdefault("session_hours", 24 * 365)  # tests move the clock by days; expiry has its own tests
     app = create_app(Settings(data_dir=data_dir, **settings), clock=clock,
                      estimator_factory=estimator_factory or (lambda config: None))
     with TestClient(app) as c:
+        if role is not None:
+            c.headers.update(auth(c, role))
         yield c
+
+
+_names = itertools.count(1)
+
+
+def token(c: TestClient, role: str, branch: str | list[str] = "demo", counter: str | None = None,
+          name: str | None = None) -> str:
+    """A fresh session token (admin, manager, teller) or device token (kiosk, display) for `branch`;
+    a teller's session is signed in to `counter`."""
+    accounts = c.app.state.accounts  # type: ignore[attr-defined]
+    name = name or f"{role}-{next(_names)}"
+    branches = [branch] if isinstance(branch, str) else branch
+    if role in ("kiosk", "display"):
+        return str(accounts.add_device(name, role, branches[0]).token)
+    accounts.add_user(name, role, branches)
+    issued = accounts.open_session(name)
+    if counter is not None:
+        accounts.choose_counter(accounts.resolve(issued.token), branches[0], counter)
+    return str(issued.token)
+
+
+def auth(c: TestClient, role: str, **kwargs: Any) -> dict[str, str]:
+    """Headers for a fresh principal of `role` (see `token`)."""
+    return bearer(token(c, role, **kwargs))
+
+
+def bearer(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def demo_credentials(data_dir: Path) -> dict[str, Any]:
+    """What `branchq serve --demo` made in this data dir: users with passwords, devices with tokens."""
+    return json.loads((data_dir / "demo-credentials.json").read_text())  # type: ignore[no-any-return]
+
+
+def sign_in(base_url: str, data_dir: Path, name: str = "admin") -> dict[str, str]:
+    """Bearer headers for a demo user of the server at `base_url` (signs in with the demo password)."""
+    password = demo_credentials(data_dir)["users"][name]["password"]
+    r = httpx.post(f"{base_url}/api/v1/session", json={"name": name, "password": password}, timeout=10)
+    assert r.status_code == 201, r.text
+    return bearer(r.json()["token"])
 
 
 def stored_events(c: TestClient) -> list[str]:
@@ -72,6 +128,17 @@ class Server:
         self.data_dir, self.port = data_dir, port
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
+        self._auth: dict[str, dict[str, str]] = {}
+
+    def auth(self, name: str = "admin") -> dict[str, str]:
+        """Bearer headers of a demo user (signed in once per Server, kept across restarts)."""
+        if name not in self._auth:
+            self._auth[name] = sign_in(self.url, self.data_dir, name)
+        return self._auth[name]
+
+    def token(self, device: str) -> str:
+        """A demo device's token: "kiosk-demo", "lobby-demo", "counter-demo-3"."""
+        return str(demo_credentials(self.data_dir)["devices"][device]["token"])
 
     def start(self):
         env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir)}

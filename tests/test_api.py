@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.serverkit import API, client, stored_events, without_times
+from tests.serverkit import API, auth, client, stored_events, without_times
 
 
 @pytest.fixture
@@ -154,6 +154,7 @@ def test_a_failure_after_deciding_leaves_state_and_store_as_they_were(tmp_path, 
 
     app = create_app(Settings(data_dir=tmp_path), clock=clock, estimator_factory=lambda config: None)
     with TestClient(app, raise_server_exceptions=False) as c:
+        c.headers.update(auth(c, "admin"))
         c.post(f"{API}/tickets", json={"service": "A"})
         before = without_times(c.get(f"{API}/state").json())
         real = server.service.ticket_view

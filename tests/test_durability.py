@@ -27,7 +27,7 @@ def test_acknowledged_actions_survive_sigkill(server):
     printed = server.log.read_text()
     for url in ("/docs", "/display/demo", "/kiosk/demo", "/teller/demo"):
         assert f"{server.url}{url}" in printed  # serve --demo tells where everything is
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         numbers = [c.post(f"{API}/tickets", json={"service": s}).json()["ticket"] for s in "AABVCA"]
         for counter in ("2", "4"):
             assert c.post(f"{API}/counters/{counter}/open").status_code == 200
@@ -36,7 +36,7 @@ def test_acknowledged_actions_survive_sigkill(server):
         before = without_times(c.get(f"{API}/state").json())
     server.kill()
     server.start()
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         assert without_times(c.get(f"{API}/state").json()) == before
         assert c.post(f"{API}/tickets", json={"service": "A"}).json()["ticket"] == "A004"
     assert numbers == ["A001", "A002", "B001", "V001", "C001", "A003"]
@@ -49,7 +49,7 @@ def test_kill_during_a_burst_loses_no_acknowledged_ticket(server):
     stop = threading.Event()
 
     def kiosk():
-        with httpx.Client(base_url=server.url, timeout=5) as c:
+        with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
             while not stop.is_set():
                 try:
                     r = c.post(f"{API}/tickets", json={"service": "B"})
@@ -68,7 +68,7 @@ def test_kill_during_a_burst_loses_no_acknowledged_ticket(server):
     for t in threads:
         t.join(10)
     server.start()
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         waiting = {t["ticket"] for t in c.get(f"{API}/state").json()["services"][1]["tickets"]}
         assert set(acknowledged) <= waiting
         fresh = c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"]

@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import segno
 
+from tests.serverkit import demo_credentials, sign_in
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,7 @@ class Server:
             self.port = s.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.headers: dict[str, str] = {}
 
     def start(self) -> None:
         env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir), "BRANCHQ_REFRESH_SECONDS": "2"}
@@ -89,6 +92,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"branchq serve exited: {self.log.read_text()[-2000:]}")
             with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.base}/api/v1/health", timeout=1):
+                self.headers = self.headers or sign_in(self.base, self.data_dir, "admin")
                 return
             time.sleep(0.1)
         raise RuntimeError("branchq serve did not answer within 20 s")
@@ -106,7 +110,7 @@ class Server:
     def api(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         req = urllib.request.Request(f"{self.base}/api/v1/branches/demo/{path}", method=method,
                                      data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **self.headers})
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 return json.load(r)  # type: ignore[no-any-return]
@@ -115,6 +119,13 @@ class Server:
 
     def post(self, path: str, body: Any = None) -> dict[str, Any]:
         return self.api("POST", path, body or {})
+
+    def token(self, device: str) -> str:
+        return str(demo_credentials(self.data_dir)["devices"][device]["token"])
+
+    def session(self, user: str) -> str:
+        """A demo user's session token (what the sign-in form puts in the bq_session cookie)."""
+        return sign_in(self.base, self.data_dir, user)["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture
@@ -154,10 +165,15 @@ def open_page(browser: Any, server: Server) -> Iterator[Any]:
     """open_page(kind, path) -> a page at its kind's intended size, connected to the live feed."""
     contexts = []
 
-    def opener(kind: str, path: str, connected: bool = True, init_script: str | None = None) -> Any:
+    def opener(kind: str, path: str, connected: bool = True, init_script: str | None = None,
+               signed_in: bool = True) -> Any:
+        """Screens get their demo device token once (?token=), as a manager's link gives it; the teller
+        console and manager page a signed-in manager's session cookie (signed_in=False: neither)."""
         w, h = SIZES[kind]
         ctx = browser.new_context(viewport={"width": w, "height": h}, device_scale_factor=1)
         contexts.append(ctx)
+        if signed_in:
+            path = _with_credentials(server, ctx, kind, path)
         if init_script:
             ctx.add_init_script(init_script)
         page = ctx.new_page()
@@ -178,10 +194,22 @@ def open_page(browser: Any, server: Server) -> Iterator[Any]:
         ctx.close()
 
 
+def _with_credentials(server: Server, ctx: Any, kind: str, path: str) -> str:
+    if kind in ("teller", "manager"):
+        ctx.add_cookies([{"name": "bq_session", "value": server.session("manager"), "url": server.base}])
+        return path
+    device = {"lobby": "lobby-demo", "kiosk": "kiosk-demo"}.get(kind)
+    if kind == "counter":
+        device = "counter-demo-" + path.split("?")[0].rstrip("/").split("/")[-1]
+    if device is None:  # the ticket page is public
+        return path
+    return path + ("&" if "?" in path else "?") + "token=" + server.token(device)
+
+
 def shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.wait_for_function("!document.querySelector('.flash')", timeout=5000)  # a settled frame, not mid-flash
+    page.wait_for_function("() => !document.querySelector('.flash')", timeout=5000)  # a settled frame, not mid-flash
     page.screenshot(path=str(path))
     return path
 
@@ -215,7 +243,7 @@ def test_teller_call_next_shows_on_lobby_and_counter_display_within_a_second(ser
     assert server.api("GET", "tickets/B002")["status"] == "waiting"  # the double click called one ticket
 
     teller.keyboard.press("r")  # recall: announced again
-    lobby.wait_for_function("window.__spoken.length >= 2", timeout=5000)
+    lobby.wait_for_function("() => window.__spoken.length >= 2", timeout=5000)
     assert lobby.evaluate("window.__spoken") == ["请B001号到2号窗口办理", "请B001号到2号窗口办理"]
     assert lobby.evaluate("window.__chimes") == 2
 
@@ -479,3 +507,42 @@ def test_a_twelve_counter_lobby_fits_the_screen(server: Server, open_page: Any) 
     recent = lobby.evaluate("""() => { const p = document.querySelector('.calling .recent').getBoundingClientRect();
         return [...document.querySelectorAll('#recent li')].every(li => li.getBoundingClientRect().bottom <= p.bottom); }""")
     assert recent, "the earlier calls fit beside the banner"
+
+
+def test_teller_signs_in_through_the_form_and_acts(server: Server, open_page: Any) -> None:
+    """Not signed in, the teller console sends the teller to the sign-in form; once signed in they are back
+    on the console with an HttpOnly session, their call reaches the counter display, and the audit names them."""
+    server.post("tickets", {"service": "B"})
+    counter = open_page("counter", "/display/demo/counter/2")
+    teller = open_page("teller", "/teller/demo?counter=2", connected=False, signed_in=False)
+    expect(teller).to_have_url(re.compile(r"/login\?next="))
+    teller.fill("#name", "teller2")
+    teller.fill("#password", "not-the-password")
+    teller.click("#submit")
+    expect(teller.locator(".err")).to_contain_text("Wrong user name or password")
+    teller.fill("#password", demo_credentials(server.data_dir)["users"]["teller2"]["password"])
+    teller.click("#submit")
+    expect(teller).to_have_url(re.compile(r"/teller/demo\?counter=2$"))
+    expect(teller.locator("#bq-stamp")).to_contain_text(re.compile(r"\d\d:\d\d:\d\d"), timeout=5000)
+    assert teller.evaluate("document.cookie") == ""  # the session cookie is out of scripts' reach
+    teller.keyboard.press("o")
+    expect(teller.locator("#badge")).to_have_text("空闲")
+    teller.keyboard.press("n")
+    expect(counter.locator("#number")).to_have_text("B001", timeout=2000)
+    req = urllib.request.Request(f"{server.base}/api/v1/branches/demo/audit?format=jsonl", headers=server.headers)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        calls = [json.loads(line) for line in r.read().decode().splitlines()]
+    called = [e for e in calls if e["type"] == "called"]
+    assert [(e["ticket"], e["actor"]) for e in called] == [("B001", "user:teller2")]
+
+
+def test_a_screen_keeps_its_device_token_and_says_when_it_has_none(server: Server, open_page: Any) -> None:
+    """A lobby opened once with ?token= drops it from the address bar and still connects after a reload;
+    one opened without a token shows why it stays empty."""
+    lobby = open_page("lobby", "/display/demo")
+    assert "token" not in lobby.url
+    lobby.reload()
+    expect(lobby.locator("#bq-stamp")).to_contain_text(re.compile(r"\d\d:\d\d:\d\d"), timeout=5000)
+    bare = open_page("lobby", "/display/demo", connected=False, signed_in=False)
+    expect(bare.locator("#bq-lost")).to_be_visible(timeout=5000)
+    expect(bare.locator("#bq-lost")).to_contain_text("设备令牌")

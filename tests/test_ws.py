@@ -139,10 +139,11 @@ def test_a_stuck_screen_on_a_real_socket_does_not_delay_a_live_one(tmp_path):
     stuck = socket.create_connection(("127.0.0.1", server.port))
     try:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.sendall(b"GET /ws/v1/branches/demo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        token = server.token("lobby-demo").encode()
+        stuck.sendall(b"GET /ws/v1/branches/demo?token=" + token + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo", max_size=None) as live, \
-                httpx.Client(base_url=server.url) as c:
+        with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo?token={token.decode()}", max_size=None) as live, \
+                httpx.Client(base_url=server.url, headers=server.auth()) as c:
             assert json.loads(live.recv(timeout=5))["type"] == "snapshot"
             started = time.monotonic()
             for _ in range(300):  # each message carries the growing view: megabytes for the stuck screen

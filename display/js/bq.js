@@ -15,6 +15,33 @@
 
   const params = new URLSearchParams(location.search);
   const lang = params.get("lang") === "en" ? "en" : "zh";
+
+  // ------------------------------------------------------------ credentials
+  // A kiosk or display gets its device token once, as ?token=…: kept in this
+  // browser (per kind of page and branch), removed from the address bar, and sent
+  // on every REST call (Authorization: Bearer) and on the WebSocket (?token=).
+  // People (teller console, manager page) sign in at /login: their session is an
+  // HttpOnly cookie the browser sends by itself, which no script can read.
+  const pathHead = location.pathname.split("/").filter(Boolean).slice(0, 2).join("/");
+  const TOKEN_KEY = "branchq.token." + pathHead;
+  const FOR_PEOPLE = /^(teller|manager)\//.test(pathHead);
+  let token = params.get("token");
+  if (token) {
+    try { localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* private mode: this page load only */ }
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  } else {
+    try { token = localStorage.getItem(TOKEN_KEY); } catch (e) { token = null; }
+  }
+  function authHeaders(headers) {
+    if (token) headers.Authorization = "Bearer " + token;
+    return headers;
+  }
+  // A person whose session ended goes to the sign-in form, then comes back here.
+  function signInAgain() {
+    if (FOR_PEOPLE) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+  }
   document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
 
   // ------------------------------------------------------------------ i18n
@@ -45,6 +72,7 @@
       waitRange: "预计等候",
       counter: "{id}号窗口",
       soundOff: "点击屏幕启用声音",
+      noToken: "此屏幕没有有效的设备令牌,请用网点经理提供的链接(含 ?token=)打开。",
     },
     en: {
       calling: "Ticket {ticket} to {counter}",
@@ -72,6 +100,7 @@
       waitRange: "Expected wait",
       counter: "Counter {id}",
       soundOff: "Tap to enable sound",
+      noToken: "This screen has no valid device token: open it with the link (with ?token=) a manager gave you.",
     },
   };
 
@@ -217,8 +246,9 @@
     return "k" + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
   async function getJSON(url) {
-    const r = await fetch(url, { cache: "no-store" });
+    const r = await fetch(url, { cache: "no-store", headers: authHeaders({}) });
     const body = await r.json().catch(() => ({}));
+    if (r.status === 401) signInAgain();
     if (!r.ok) throw apiError(r.status, body);
     return body;
   }
@@ -235,7 +265,7 @@
   // POST with an Idempotency-Key chosen once per click: a network retry or a
   // double click reuses the key, so the server acts once and repeats its answer.
   async function postJSON(url, body, key) {
-    const headers = { "Content-Type": "application/json" };
+    const headers = authHeaders({ "Content-Type": "application/json" });
     if (key) headers["Idempotency-Key"] = key;
     let lastErr;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -248,6 +278,7 @@
         continue;
       }
       const data = await r.json().catch(() => ({}));
+      if (r.status === 401) signInAgain();
       if (!r.ok) throw apiError(r.status, data);
       return data;
     }
@@ -261,7 +292,8 @@
 
   class Live {
     /* opts: branch, screen ("lobby", "counter", "kiosk", ...), id ("3"), onView(view, why),
-     * onEvent(event, view), onStatus(connected) */
+     * onEvent(event, view), onStatus(connected); ticket ("A012") and onTicket(ticket) for a
+     * phone's status page, which without a token gets only its own ticket. */
     constructor(opts) {
       this.opts = opts;
       this.branch = opts.branch;
@@ -289,6 +321,8 @@
       let u = proto + "//" + location.host + "/ws/v1/branches/" + encodeURIComponent(this.branch);
       const q = new URLSearchParams();
       if (this.seq != null) q.set("since", String(this.seq));
+      if (this.opts.ticket) q.set("ticket", this.opts.ticket);
+      if (token) q.set("token", token);
       return u + "?" + q.toString();
     }
 
@@ -311,9 +345,12 @@
         if (this.view) { this.lastData = new Date(); this._setConnected(true); }
       };
       ws.onmessage = (m) => this._message(m.data);
-      ws.onclose = () => {
+      ws.onclose = (ev) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        // 4401: no or bad credentials; 4403: not for this branch. Say so (people: sign in again).
+        this.refused = ev.code === 4401 || ev.code === 4403 ? (ev.reason || "") : null;
+        if (ev.code === 4401) signInAgain();
         this._setConnected(false);
         this._retry();
       };
@@ -376,11 +413,20 @@
       const type = msg.type;
       if (type === "pong") {
         this.pongs = true;
-        if (this.view && (msg.seq == null || msg.seq === this.seq)) this.lastData = new Date(); // still current
+        if (this.opts.ticket || (this.view && (msg.seq == null || msg.seq === this.seq))) this.lastData = new Date(); // still current
         else if (msg.seq != null && this.seq != null && msg.seq > this.seq) this.scheduleRefresh(); // missed something
         return;
       }
+      if (type === "ticket") { // a phone's feed: its own ticket (null once the day has turned)
+        this.refused = null;
+        this._setConnected(true);
+        this.lastData = new Date();
+        if (this.opts.onTicket) this.opts.onTicket(msg.ticket);
+        updateBanner(this);
+        return;
+      }
       if (type === "snapshot") {
+        this.refused = null;
         this.seq = msg.seq != null ? msg.seq : this.seq;
         this._setConnected(true);
         this.lastPing = Date.now();
@@ -449,9 +495,11 @@
     const asOf = live.lastData ? hhmmss(live.lastData) : "--:--:--";
     if (stamp) stamp.textContent = live.lastData ? t("asOf", { time: asOf }) : t("connecting");
     if (banner) {
-      const lost = !live.connected && Date.now() - live.lostSince > LOST_BANNER_AFTER_MS;
+      const refused = live.refused != null && !live.connected;
+      const lost = refused || (!live.connected && Date.now() - live.lostSince > LOST_BANNER_AFTER_MS);
       banner.hidden = !lost;
-      if (lost) banner.textContent = t("lost", { time: asOf });
+      if (refused) banner.textContent = t("noToken") + (live.refused ? " (" + live.refused + ")" : "");
+      else if (lost) banner.textContent = t("lost", { time: asOf });
       document.body.classList.toggle("bq-offline", lost);
     }
   }
@@ -497,7 +545,7 @@
   global.BQ = {
     lang, params, t, extend, pathParts, hhmm, hhmmss, dateLine, toDate, minutes,
     normalize, serviceById, counterById, label, counterLabel, estText, whyText,
-    api, uuid, getJSON, postJSON, Live, el, setText, syncChildren, startClock,
+    api, uuid, getJSON, postJSON, Live, el, setText, syncChildren, startClock, authHeaders,
     get timeZone() { return timeZone; },
   };
 })(window);

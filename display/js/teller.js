@@ -57,6 +57,8 @@
   let busy = false;
   let figures = null;
   let figuresAt = 0;
+  let signedTo = null; // the counter this session is signed in to (a teller may act only there)
+  let choosing = Promise.resolve();
 
   setText($("pick-label"), t("pick"));
   setText($("cur-label"), t("current"));
@@ -91,6 +93,7 @@
     const key = BQ.uuid();
     refreshButtons();
     try {
+      await choosing;
       await BQ.postJSON(BQ.api(branch, "counters/" + encodeURIComponent(c.id) + "/" + action), body || {}, key);
       message(t("done", { what: t(labelKey) }));
       figuresAt = 0;
@@ -191,6 +194,19 @@
     live.hello("teller", counterId);
   });
 
+  // Sign this session in to the chosen counter: the server lets a teller act only there.
+  function signInTo(id) {
+    if (!id || id === signedTo) return;
+    signedTo = id;
+    choosing = fetch("/api/v1/session/counter", {
+      method: "PUT", headers: BQ.authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ branch, counter: id }),
+    }).then(async (r) => {
+      if (r.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      else if (!r.ok) { const b = await r.json().catch(() => ({})); message((BQ.lang === "en" ? b.message : b.message_zh) || ("HTTP " + r.status), true); }
+    }).catch(() => { signedTo = null; });
+  }
+
   function queueFor(c) {
     // Tickets this counter would call, in its calling order: priority, then its preference.
     const order = (c.services || []).map((id, i) => ({ s: BQ.serviceById(view, id), i }));
@@ -213,6 +229,7 @@
     }
     if (!counterId || !v.counters.some((c) => c.id === counterId)) counterId = v.counters[0] && v.counters[0].id;
     sel.value = counterId;
+    signInTo(counterId);
     const c = current();
     const face = BQTiles.counterFace(c);
     const badge = $("badge");

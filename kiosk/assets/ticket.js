@@ -1,6 +1,9 @@
 /* A ticket's status page (/t/{branch}/{ticket}), opened from the kiosk's QR
  * code: live position, range and why; "your number was called to counter 3"
- * with vibration and a chime; a "turn soon" notice when p_soon is high. */
+ * with vibration and a chime; a "turn soon" notice when p_soon is high.
+ *
+ * Public: no sign-in. The feed (?ticket=) sends this ticket's status and
+ * nothing about anyone else's; the names shown come with it. */
 (function () {
   "use strict";
   const { t, setText } = BQ;
@@ -32,18 +35,15 @@
   sw.href = location.pathname + (BQ.lang === "en" ? "" : "?lang=en");
   $("enable").addEventListener("click", () => { BQAnnounce.chime(); setText($("enable"), t("enabled")); });
 
-  let view = null;
   let lastStatus = null;
   let lastCalls = null;
 
   function render(tk) {
     const card = $("card");
     card.dataset.status = tk.status;
-    if (view && view.name) setText($("branch-name"), view.name);
-    const s = view ? BQ.serviceById(view, tk.service) : null;
-    setText($("service"), s ? BQ.label(s) : tk.service || "");
-    const c = view && tk.counter ? BQ.counterById(view, tk.counter) : { id: tk.counter };
-    const where = BQ.counterLabel(c);
+    if (tk.branch_name) setText($("branch-name"), tk.branch_name);
+    setText($("service"), (BQ.lang === "en" ? tk.service_name_en : tk.service_name) || tk.service || "");
+    const where = BQ.counterLabel({ id: tk.counter, name: tk.counter_name, name_en: tk.counter_name_en });
     const st = {
       waiting: t("stWaiting"), called: t("stCalled", { counter: where }), serving: t("stServing", { counter: where }),
       done: t("stDone"), no_show: t("stNoShow"), abandoned: t("stAbandoned"),
@@ -77,13 +77,20 @@
     try {
       render(await BQ.getJSON(BQ.api(branch, "tickets/" + encodeURIComponent(number))));
     } catch (e) {
-      if (e.status === 404) { setText($("status"), t("notFound")); $("card").dataset.status = "abandoned"; }
+      if (e.status === 404) notFound();
     } finally {
       pending = false;
       if (again) { again = false; load(); }
     }
   }
 
-  // The branch view tells us when something changed; the ticket's own answer has its position.
-  new BQ.Live({ branch, screen: "ticket", id: number, onView: (v) => { view = v; load(); } });
+  function notFound() {
+    setText($("status"), t("notFound"));
+    $("card").dataset.status = "abandoned";
+  }
+
+  // The feed pushes this ticket's status whenever it changes.
+  load();
+  new BQ.Live({ branch, screen: "ticket", id: number, ticket: number,
+                onTicket: (tk) => (tk ? render(tk) : notFound()) });
 })();

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC
 
 from pydantic import ValidationError
 
+from server.accounts import Accounts
 from server.core.errors import BranchError
+from server.demo import prepare, print_demo
+from server.service import SystemClock
 from server.settings import DEMO_CONFIG, Settings
+from server.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +33,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["port"] = args.port
     if getattr(args, "demo", False):
         overrides["branch_configs"] = [DEMO_CONFIG]
+        overrides["mobile_tickets"] = True  # the demo lets a phone take a number too
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
@@ -48,13 +54,34 @@ def run(args: argparse.Namespace) -> int:
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
     print(f"branchq: storing events in {settings.db_url.split('@')[-1]}")
     print(f"  API docs        {base}/docs")
+    print(f"  sign in         {base}/login")
     for branch in configs:
-        print(f"  lobby display   {base}/display/{branch}")
-        print(f"  kiosk           {base}/kiosk/{branch}")
-        print(f"  teller console  {base}/teller/{branch}")
-        print(f"  counter display {base}/display/{branch}/counter/1")
-        print(f"  manager         {base}/manager/{branch}")
+        print(f"  ticket page     {base}/t/{branch}/A001 (public: one ticket's status)")
+    try:
+        _accounts_at_start(settings, base, getattr(args, "demo", False))
+    except BranchError as exc:
+        print(f"branchq serve: {exc.message}", file=sys.stderr)
+        return 2
     sys.stdout.flush()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
                 ws_max_size=64 * 1024)
     return 0
+
+
+def _accounts_at_start(settings: Settings, base: str, demo: bool) -> None:
+    """--demo: make and print the demo accounts and screen links. Otherwise say how to make the first admin."""
+    if demo:
+        print_demo(prepare(settings), base, settings.data_dir)
+        return
+    store = Store(settings.db_url)
+    try:
+        store.create_all()
+        accounts = Accounts(store.engine, SystemClock(UTC).now)  # type: ignore[arg-type]
+        accounts.create_all()
+        if not accounts.users():
+            print("\nNo users yet: everything but the public ticket page needs a sign-in or a device token.\n"
+                  "  Create the first admin:  branchq users add NAME --role admin\n"
+                  "  Screens' tokens:         branchq devices add lobby --role display --branch BRANCH\n"
+                  "  Or try it all with demo accounts:  branchq serve --demo")
+    finally:
+        store.close()

@@ -13,6 +13,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from server.audit import with_actor
 from server.core.errors import BranchError
 from server.service import BranchService, StorageUnavailable, SystemClock
 from server.settings import DEMO_CONFIG, Settings
@@ -35,7 +36,7 @@ def run_export(args: argparse.Namespace) -> int:
     store = Store(Settings().db_url)
     try:
         store.create_all()
-        lines = store.payloads(args.branch)
+        lines = (with_actor(payload, actor) for _, actor, payload in store.audit(args.branch))
         if args.out == "-":
             n = _write(lines, sys.stdout)
         else:

@@ -51,3 +51,15 @@ class LogError(BranchError):
         super().__init__(f"line {line}: {reason}", f"第{line}行: {reason}")
         self.line = line
         self.reason = reason
+
+
+class NotSignedIn(BranchError):
+    """No credentials, or credentials that are unknown, expired or revoked (HTTP 401)."""
+
+    code = "not_signed_in"
+
+
+class Forbidden(BranchError):
+    """Signed in, but this role may not do this here (HTTP 403); the message says why."""
+
+    code = "forbidden"

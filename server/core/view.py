@@ -109,6 +109,16 @@ def ticket_view(config: BranchConfig, state: BranchState, number: str,
     }
 
 
+def ticket_page_view(config: BranchConfig, ticket: dict[str, Any]) -> dict[str, Any]:
+    """A ticket's view with the names its status page shows: all a phone gets, nothing of other tickets."""
+    service = config.service(ticket["service"])
+    counter = config.counter(ticket["counter"]) if ticket["counter"] is not None else None
+    return {**ticket, "branch_name": config.name,
+            "service_name": service.name, "service_name_en": service.name_en or service.name,
+            "counter_name": counter.name if counter else None,
+            "counter_name_en": (counter.name_en or counter.name) if counter else None}
+
+
 def people_ahead(state: BranchState, t: Ticket) -> int | None:
     """Tickets of the same service before this one in line (None once it has left the line).
 

@@ -1,0 +1,213 @@
+"""Roles and credentials: who may use which route family, and clear 401/403 answers otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from server.core.access import Permission, Principal, Role, check
+from server.core.errors import Forbidden
+from tests.serverkit import API, auth, bearer, client, token
+
+WS = "/ws/v1/branches/demo"
+
+
+@pytest.fixture
+def c(tmp_path, clock):
+    with client(tmp_path, clock, role=None) as c:
+        admin = auth(c, "admin")
+        c.post(f"{API}/counters/2/open", headers=admin)
+        c.post(f"{API}/counters/3/open", headers=admin)
+        c.post(f"{API}/tickets", json={"service": "B"}, headers=admin)
+        yield c
+
+
+# One request per route family; a role's headers decide the answer.
+ROUTES = {
+    "state": ("GET", f"{API}/state", None),
+    "services": ("GET", f"{API}/services", None),
+    "issue": ("POST", f"{API}/tickets", {"service": "B"}),
+    "act": ("POST", f"{API}/counters/2/recall", None),
+    "figures": ("GET", f"{API}/figures", None),
+    "screens": ("GET", f"{API}/screens", None),
+    "events": ("GET", f"{API}/events", None),
+    "audit": ("GET", f"{API}/audit", None),
+    "devices": ("GET", f"{API}/devices", None),
+    "users": ("GET", "/api/v1/users", None),
+}
+ALLOWED = {
+    "admin": set(ROUTES),
+    "manager": set(ROUTES) - {"users"},
+    "teller": {"state", "services", "issue", "act", "figures"},
+    "kiosk": {"state", "services", "issue"},
+    "display": {"state", "services"},
+}
+
+
+def _call(c, family, headers):
+    method, path, body = ROUTES[family]
+    return c.request(method, path, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_each_role_reaches_its_route_families_and_no_others(c, role):
+    """Every route family answers a role it allows and refuses the others with 403 and a sentence naming the role."""
+    c.post(f"{API}/counters/2/call-next", headers=auth(c, "admin"))
+    headers = auth(c, role, counter="2") if role == "teller" else auth(c, role)
+    for family in ROUTES:
+        r = _call(c, family, headers)
+        if family in ALLOWED[role]:
+            assert r.status_code in (200, 201), (role, family, r.text)
+        else:
+            assert r.status_code == 403, (role, family, r.status_code)
+            assert r.json()["error"] == "forbidden" and f"A {role} may not" in r.json()["message"]
+
+
+def test_without_credentials_every_route_but_the_public_ones_is_401(c):
+    """No credentials: 401 with WWW-Authenticate and a sentence saying how to sign in; health and
+    a ticket's own status stay public."""
+    for family in ROUTES:
+        r = _call(c, family, {})
+        assert r.status_code == 401, family
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "Sign in first" in r.json()["message"]
+    assert c.get("/api/v1/health").status_code == 200
+    public = c.get(f"{API}/tickets/B001").json()
+    assert (public["ticket"], public["service_name_en"], public["branch_name"]) == ("B001", "Personal banking", "演示支行")
+    assert c.get(f"{API}/tickets/B001/qr.svg").status_code == 200
+
+
+def test_a_teller_acts_only_on_the_counter_they_are_signed_in_to(c):
+    """A teller signed in to counter 2 calls there; on counter 3 gets a 403 naming counter 2."""
+    teller = auth(c, "teller", counter="2")
+    assert c.post(f"{API}/counters/2/call-next", headers=teller).json()["ticket"] == "B001"
+    r = c.post(f"{API}/counters/3/call-next", headers=teller)
+    assert r.status_code == 403
+    assert r.json()["message"].startswith("You are signed in to counter 2; a teller may act only on that counter")
+
+
+def test_a_teller_moves_to_another_counter_by_signing_in_to_it(c):
+    """PUT /session/counter moves the teller's session; then the new counter is theirs and the old one is not."""
+    tok = token(c, "teller")
+    r = c.post(f"{API}/counters/3/call-next", headers=bearer(tok))
+    assert r.status_code == 403 and "not signed in to a counter" in r.json()["message"]
+    moved = c.put("/api/v1/session/counter", json={"branch": "demo", "counter": "3"}, headers=bearer(tok))
+    assert moved.status_code == 200 and moved.json()["counter"] == "3"
+    assert c.get("/api/v1/session", headers=bearer(tok)).json()["counter"] == "3"
+    assert c.post(f"{API}/counters/3/call-next", headers=bearer(tok)).json()["ticket"] == "B001"
+    assert c.post(f"{API}/counters/2/call-next", headers=bearer(tok)).status_code == 403
+    bad = c.put("/api/v1/session/counter", json={"branch": "demo", "counter": "99"}, headers=bearer(tok))
+    assert bad.status_code == 404
+
+
+def test_a_manager_reaches_only_their_branches(c):
+    """A manager of another branch gets 403 on this one, naming the branches they have."""
+    r = c.get(f"{API}/state", headers=auth(c, "manager", branch="north"))
+    assert r.status_code == 403
+    assert "has no access to branch 'demo' (theirs: north)" in r.json()["message"]
+    assert c.get(f"{API}/state", headers=auth(c, "manager", branch=["north", "demo"])).status_code == 200
+    assert c.get("/api/v1/branches", headers=auth(c, "display", branch="north")).json() == []
+
+
+def test_a_revoked_device_token_is_refused_at_once(c):
+    """A manager revokes the kiosk: its next request is a 401 saying the token was revoked."""
+    manager = auth(c, "manager")
+    made = c.post(f"{API}/devices", json={"id": "kiosk-7", "role": "kiosk"}, headers=manager).json()
+    assert made["open"] == f"/kiosk/demo?token={made['token']}"
+    kiosk = bearer(made["token"])
+    assert c.post(f"{API}/tickets", json={"service": "A"}, headers=kiosk).status_code == 201
+    assert c.delete(f"{API}/devices/kiosk-7", headers=manager).status_code == 204
+    r = c.post(f"{API}/tickets", json={"service": "A"}, headers=kiosk)
+    assert r.status_code == 401
+    assert r.json()["message"].startswith("This device token was revoked at ")
+    assert [d["revoked_at"] is not None for d in c.get(f"{API}/devices", headers=manager).json()] == [True]
+
+
+def test_sessions_expire_and_a_revoked_user_is_signed_out(tmp_path, clock):
+    """After session_hours a session is a 401 saying it expired; revoking a user ends their sessions."""
+    with client(tmp_path, clock, role=None, session_hours=8) as c:
+        tok = token(c, "manager")
+        assert c.get(f"{API}/state", headers=bearer(tok)).status_code == 200
+        clock.advance(hours=8)
+        r = c.get(f"{API}/state", headers=bearer(tok))
+        assert r.status_code == 401 and r.json()["message"].startswith("This session expired at ")
+        other = token(c, "teller", name="li")
+        assert c.delete("/api/v1/users/li", headers=auth(c, "admin")).status_code == 204
+        r = c.get(f"{API}/state", headers=bearer(other))
+        assert r.status_code == 401 and "revoked" in r.json()["message"]
+        assert c.get(f"{API}/state", headers=bearer("bqs_made-up")).json()["message"].startswith("Unknown session")
+
+
+def test_sign_in_gives_a_token_and_wrong_passwords_are_one_vague_401(c):
+    """POST /session with the right password gives a bearer token; a wrong password and an unknown
+    name get the same answer; sign-out ends the token."""
+    admin = auth(c, "admin")
+    assert c.post("/api/v1/users", json={"name": "wang", "role": "teller", "branches": ["demo"],
+                                         "password": "counter-two-pw"}, headers=admin).status_code == 201
+    wrong = c.post("/api/v1/session", json={"name": "wang", "password": "nope-nope"})
+    nobody = c.post("/api/v1/session", json={"name": "zhao", "password": "nope-nope"})
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.json()["message"] == nobody.json()["message"] == "Wrong user name or password."
+    r = c.post("/api/v1/session", json={"name": "wang", "password": "counter-two-pw"})
+    assert r.status_code == 201 and (r.json()["role"], r.json()["actor"]) == ("teller", "user:wang")
+    tok = bearer(r.json()["token"])
+    assert c.delete("/api/v1/session", headers=tok).status_code == 204
+    assert c.get("/api/v1/session", headers=tok).status_code == 401
+    stored = c.app.state.accounts.users()
+    assert [u["name"] for u in stored if u["name"] == "wang"] == ["wang"]
+    assert "counter-two-pw" not in json.dumps(stored)
+
+
+def test_pages_for_people_redirect_to_sign_in_and_the_form_sets_a_strict_cookie(c):
+    """The teller console without a session goes to /login?next=…; signing in there sets an HttpOnly,
+    SameSite=Strict cookie and returns to the console; screens' pages load without one."""
+    r = c.get("/teller/demo?counter=2", follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, "/login?next=%2Fteller%2Fdemo%3Fcounter%3D2")
+    assert c.get("/manager/demo", follow_redirects=False).status_code == 303
+    assert c.get("/display/demo").status_code == 200 and c.get("/t/demo/B001").status_code == 200
+    c.app.state.accounts.add_user("chen", "teller", ["demo"], "teller-pass-1")
+    bad = c.post("/login", data={"name": "chen", "password": "wrong-pass", "next": "/teller/demo"})
+    assert bad.status_code == 401 and "Wrong user name or password." in bad.text
+    ok = c.post("/login", data={"name": "chen", "password": "teller-pass-1", "next": "/teller/demo?counter=2"},
+                follow_redirects=False)
+    assert (ok.status_code, ok.headers["location"]) == (303, "/teller/demo?counter=2")
+    cookie = ok.headers["set-cookie"].lower()
+    assert "bq_session=bqs_" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert c.get("/teller/demo", follow_redirects=False).status_code == 200  # the client keeps the cookie
+    offsite = c.post("/login", data={"name": "chen", "password": "teller-pass-1", "next": "//evil.example/"},
+                     follow_redirects=False)
+    assert offsite.headers["location"] == "/"
+
+
+def test_the_feed_needs_a_token_and_a_phone_sees_only_its_ticket(c):
+    """The WebSocket refuses a screen without credentials (4401) and one of another branch (4403); a display
+    token gets the branch; a phone with ?ticket= gets only that ticket's status."""
+    with c.websocket_connect(WS) as ws, pytest.raises(WebSocketDisconnect) as refused:
+        ws.receive_text()
+    assert refused.value.code == 4401
+    north = token(c, "display", branch="north")
+    with c.websocket_connect(f"{WS}?token={north}") as ws, pytest.raises(WebSocketDisconnect) as other:
+        ws.receive_text()
+    assert other.value.code == 4403
+    with c.websocket_connect(f"{WS}?token={token(c, 'display')}") as ws:
+        assert json.loads(ws.receive_text())["type"] == "snapshot"
+    c.post(f"{API}/tickets", json={"service": "B"}, headers=auth(c, "admin"))  # B002: someone else
+    with c.websocket_connect(f"{WS}?ticket=B002") as phone:
+        first = json.loads(phone.receive_text())
+        assert (first["type"], first["ticket"]["ticket"], first["ticket"]["people_ahead"]) == ("ticket", "B002", 1)
+        assert set(first) == {"type", "ticket"}
+        c.post(f"{API}/counters/2/call-next", headers=auth(c, "admin"))  # calls B001
+        update = json.loads(phone.receive_text())
+        assert (update["type"], update["ticket"]["people_ahead"]) == ("ticket", 0)
+        assert "B001" not in json.dumps(update)
+
+
+def test_roles_rules_in_the_core():
+    """The core's check: a display may view but not issue; an admin reaches every branch."""
+    display = Principal("device", "lobby", Role.DISPLAY, frozenset({"demo"}))
+    check(display, Permission.VIEW, "demo")
+    with pytest.raises(Forbidden, match="A display may not issue tickets"):
+        check(display, Permission.ISSUE, "demo")
+    check(Principal("user", "root", Role.ADMIN, None), Permission.ADMIN, "anywhere")
