@@ -132,7 +132,29 @@ def _bench_config() -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_token(data: Path) -> str:
+    """An admin session in the bench branch's database: every branchq route needs credentials (docs/security.md)."""
+    from datetime import UTC, datetime
+
+    from server.accounts import Accounts
+    from server.settings import Settings
+    from server.store import Store
+
+    store = Store(Settings(data_dir=data).db_url)
+    try:
+        store.create_all()
+        accounts = Accounts(store.engine, lambda: datetime.now(UTC))
+        accounts.create_all()
+        accounts.add_user("bench", "admin")
+        return accounts.open_session("bench").token
+    finally:
+        store.close()
+
+
 def start(kind: str, data: Path, writer: str = "thread", estimator: bool = True) -> tuple[subprocess.Popen[bytes], int]:
+    global AUTH
+    if kind == "branchq":
+        AUTH = f"Authorization: Bearer {bench_token(data)}\r\n"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -161,7 +183,7 @@ class Conn:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
     async def post(self, path: str, body: bytes = b"{}", key: str | None = None) -> tuple[int, bytes]:
-        extra = f"Idempotency-Key: {key}\r\n" if key else ""
+        extra = AUTH + (f"Idempotency-Key: {key}\r\n" if key else "")
         self.writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
                           f"{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -207,6 +229,7 @@ def bare_step(c, i, lat):  # type: ignore[no-untyped-def]
 
 
 API = "/api/v1/branches/bench"
+AUTH = ""  # the branchq server's admin bearer header (bench_token)
 KEYS = (f"k{i}" for i in itertools.count())  # every branchq action carries an Idempotency-Key, as the screens send
 
 
