@@ -104,7 +104,7 @@ class Guarded:
                 raise NotSignedIn("Sign in first (/login).", "请先登录。")
             check(who, self.permission)
         except NotSignedIn:
-            here = quote(scope.get("root_path", "") + scope["path"], safe="")
+            here = quote(scope["path"], safe="")  # the full path, also inside a mount
             return await RedirectResponse(f"/login?next={here}", status_code=303)(scope, receive, send)
         except BranchError as exc:
             body = {"error": exc.code, "message": exc.message, "message_zh": exc.message_zh}

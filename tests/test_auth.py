@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
@@ -162,7 +164,7 @@ def test_sign_in_gives_a_token_and_wrong_passwords_are_one_vague_401(c):
 
 def test_pages_for_people_redirect_to_sign_in_and_the_form_sets_a_strict_cookie(c):
     """The teller console without a session goes to /login?next=…; signing in there sets an HttpOnly,
-    SameSite=Strict cookie and returns to the console; screens' pages load without one."""
+    SameSite=Strict cookie and returns to the console; signing out ends it; screens' pages load without one."""
     r = c.get("/teller/demo?counter=2", follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, "/login?next=%2Fteller%2Fdemo%3Fcounter%3D2")
     assert c.get("/manager/demo", follow_redirects=False).status_code == 303
@@ -176,6 +178,11 @@ def test_pages_for_people_redirect_to_sign_in_and_the_form_sets_a_strict_cookie(
     cookie = ok.headers["set-cookie"].lower()
     assert "bq_session=bqs_" in cookie and "httponly" in cookie and "samesite=strict" in cookie
     assert c.get("/teller/demo", follow_redirects=False).status_code == 200  # the client keeps the cookie
+    session = c.cookies.get("bq_session")
+    out = c.post("/logout", follow_redirects=False)
+    assert (out.status_code, out.headers["location"]) == (303, "/login")
+    assert c.get("/teller/demo", follow_redirects=False).status_code == 303  # that session is over
+    assert c.get("/api/v1/session", headers=bearer(session)).status_code == 401
     offsite = c.post("/login", data={"name": "chen", "password": "teller-pass-1", "next": "//evil.example/"},
                      follow_redirects=False)
     assert offsite.headers["location"] == "/"
@@ -211,3 +218,62 @@ def test_roles_rules_in_the_core():
     with pytest.raises(Forbidden, match="A display may not issue tickets"):
         check(display, Permission.ISSUE, "demo")
     check(Principal("user", "root", Role.ADMIN, None), Permission.ADMIN, "anywhere")
+
+
+def test_the_cli_adds_lists_and_revokes_users_and_devices(tmp_path, clock, monkeypatch, capsys):
+    """branchq users/devices write the server's database: a CLI-made admin signs in, a CLI-made kiosk
+    token issues tickets, and a CLI revocation stops it."""
+    from server.cli import main
+
+    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert main(["users", "add", "alice", "--role", "admin"]) == 0
+    assert main(["devices", "add", "kiosk-1", "--role", "kiosk", "--branch", "demo"]) == 0
+    out = capsys.readouterr().out
+    kiosk = next(line for line in out.splitlines() if line.startswith("bqd_"))
+    assert f"/kiosk/demo?token={kiosk}" in out
+    assert main(["users", "add", "bob", "--role", "teller"]) == 2  # a teller needs a branch
+    assert "A teller needs at least one branch." in capsys.readouterr().err
+    with client(tmp_path, clock, role=None) as c:
+        r = c.post("/api/v1/session", json={"name": "alice", "password": "a-long-password"})
+        assert r.status_code == 201 and r.json()["role"] == "admin"
+        assert c.post(f"{API}/tickets", json={"service": "A"}, headers=bearer(kiosk)).status_code == 201
+    assert main(["devices", "revoke", "kiosk-1"]) == 0
+    assert main(["users", "list"]) == 0 and "alice\tadmin\t*" in capsys.readouterr().out
+    with client(tmp_path, clock, role=None) as c:
+        r = c.post(f"{API}/tickets", json={"service": "A"}, headers=bearer(kiosk))
+        assert r.status_code == 401 and "revoked" in r.json()["message"]
+
+
+def test_demo_accounts_are_made_once_printed_and_kept(tmp_path, capsys):
+    """serve --demo's accounts: an admin, a manager, a teller per counter and the screens' tokens; a second
+    start keeps the same secrets; without --demo an empty server says how to make the first admin."""
+    from server.commands.serve import _accounts_at_start
+    from server.demo import prepare
+    from server.settings import DEMO_CONFIG, Settings
+
+    settings = Settings(data_dir=tmp_path, branch_configs=[DEMO_CONFIG])
+    first, again = prepare(settings), prepare(settings)
+    assert sorted(first.users) == ["admin", "manager", "teller1", "teller2", "teller3", "teller4", "teller5"]
+    assert sorted(first.devices)[:3] == ["counter-demo-1", "counter-demo-2", "counter-demo-3"]
+    assert {"kiosk-demo", "lobby-demo"} <= set(first.devices)
+    assert again == first
+    assert oct((tmp_path / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+    _accounts_at_start(settings, "http://127.0.0.1:8000", demo=True)
+    out = capsys.readouterr().out
+    lobby = first.devices["lobby-demo"]["token"]
+    assert f"http://127.0.0.1:8000/display/demo?token={lobby}" in out
+    assert re.search(rf"teller +teller2 +password {re.escape(first.users['teller2']['password'])} ", out)
+    _accounts_at_start(Settings(data_dir=tmp_path / "fresh"), "http://127.0.0.1:8000", demo=False)
+    assert "Create the first admin:  branchq users add NAME --role admin" in capsys.readouterr().out
+
+
+def test_simulator_reports_need_a_manager(tmp_path, clock):
+    """/reports/ sends a visitor without a session to sign in, refuses a display, and serves a manager."""
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "index.html").write_text("<h1>report</h1>")
+    with client(tmp_path, clock, role=None, reports_dir=tmp_path / "reports") as c:
+        r = c.get("/reports/", follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/login?next=%2Freports%2F")
+        assert c.get("/reports/", headers=auth(c, "display")).status_code == 403
+        assert "report" in c.get("/reports/", headers=auth(c, "manager")).text
