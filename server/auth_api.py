@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from server.accounts import Accounts, Issued
 from server.api import Service
 from server.auth import COOKIE, Admin, Manager, SignedIn, principal_of
 from server.core.access import Permission, Principal, check
-from server.core.errors import InvalidInput, NotFound, NotSignedIn
+from server.core.errors import Forbidden, InvalidInput, NotFound, NotSignedIn
 
 router = APIRouter()
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -78,6 +78,7 @@ async def login_form(request: Request, next: str = "/") -> HTMLResponse:
 
 @router.post("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
+    _same_origin(request)
     form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=8)
     name, password = form.get("name", [""])[0].strip(), form.get("password", [""])[0]
     target = _safe_next(form.get("next", ["/"])[0])
@@ -93,6 +94,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
+    _same_origin(request)
     who = await _quiet_principal(request)
     if who is not None and who.session is not None:
         await run_in_threadpool(_accounts(request).sign_out, who.session)
@@ -110,6 +112,13 @@ async def _quiet_principal(request: Request) -> Principal | None:
 
 def _now(request: Request):  # type: ignore[no-untyped-def]
     return _accounts(request).now()
+
+
+def _same_origin(request: Request) -> None:
+    """The form posts only from this server's own pages (no signing someone in or out from another site)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
+        raise Forbidden(f"A sign-in form posted from another site ({origin[:80]}) is refused.", "不接受来自其他网站的登录请求。")
 
 
 def _safe_next(target: str) -> str:

@@ -186,6 +186,9 @@ def test_pages_for_people_redirect_to_sign_in_and_the_form_sets_a_strict_cookie(
     offsite = c.post("/login", data={"name": "chen", "password": "teller-pass-1", "next": "//evil.example/"},
                      follow_redirects=False)
     assert offsite.headers["location"] == "/"
+    forged = c.post("/login", data={"name": "chen", "password": "teller-pass-1"},
+                    headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    assert forged.status_code == 403 and "another site" in forged.json()["message"]
 
 
 def test_the_feed_needs_a_token_and_a_phone_sees_only_its_ticket(c):
