@@ -525,6 +525,7 @@ def test_teller_signs_in_through_the_form_and_acts(server: Server, open_page: An
     expect(teller).to_have_url(re.compile(r"/teller/demo\?counter=2$"))
     expect(teller.locator("#bq-stamp")).to_contain_text(re.compile(r"\d\d:\d\d:\d\d"), timeout=5000)
     assert teller.evaluate("document.cookie") == ""  # the session cookie is out of scripts' reach
+    expect(teller.locator("#who")).to_have_text("teller2")
     teller.keyboard.press("o")
     expect(teller.locator("#badge")).to_have_text("空闲")
     teller.keyboard.press("n")

@@ -273,6 +273,9 @@
     for (const [k, val] of rows) dl.append(el("dt", "", k), el("dd", "num", val));
   }
 
+  // Who is signed in here (a shared terminal: the next teller sees whose session it is).
+  BQ.getJSON("/api/v1/session").then((who) => setText($("who"), who.id)).catch(() => { /* 401: sign-in follows */ });
+
   const live = new BQ.Live({ branch, screen: "teller", id: counterId, onView: render });
   setInterval(() => { if (view) render(view); }, 30000); // "waited N min" moves on without events
 })();
