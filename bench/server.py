@@ -1,6 +1,7 @@
 """Benchmark: branchq's actions against a bare FastAPI + SQLModel insert, in one run.
 
     .venv/bin/python bench/server.py [--seconds 5] [--rounds 3] [--variants thread+est,thread,loop]
+                                     [--engines sqlite,postgresql]
 
 Starts each server as its own uvicorn process on loopback (no access log) and
 drives it with a small raw-socket HTTP/1.1 keep-alive client (so the client's
@@ -17,7 +18,9 @@ and the ratios to the bare insert. Targets: tickets >= 0.5x bare, p99 at one
 connection <= 5 ms. Variants: the writer thread (default) or writing on the
 loop, with the estimator ("+est", as served) or without it (the server's own
 cost; the estimator runs a few times a second on the loop, see
-BranchService._estimate_soon).
+BranchService._estimate_soon). Engines: branchq on SQLite (default) and/or on
+PostgreSQL (--pg, a throw-away database per server, dropped after; its rows
+are labelled "pg" and compared with the same variant on SQLite).
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def serve_bare(port: int, data: Path) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
-def serve_branchq(port: int, data: Path, writer: str, estimator: bool) -> None:
+def serve_branchq(port: int, data: Path, writer: str, estimator: bool, database: str | None) -> None:
     import uvicorn
 
     from server.app import create_app
@@ -89,7 +92,7 @@ def serve_branchq(port: int, data: Path, writer: str, estimator: bool) -> None:
     config = data / "bench.toml"
     config.write_text(_bench_config(), encoding="utf-8")
     settings = Settings(data_dir=data, branch_configs=[config], writer=writer,  # type: ignore[arg-type]
-                        estimator=estimator)
+                        estimator=estimator, database_url=database)
     pauses = gc_pauses()
     app = create_app(settings)
     inner = app.router.lifespan_context
@@ -132,7 +135,7 @@ def _bench_config() -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_token(data: Path) -> str:
+def bench_token(data: Path, database: str | None = None) -> str:
     """An admin session in the bench branch's database: every branchq route needs credentials (docs/security.md)."""
     from datetime import UTC, datetime
 
@@ -140,7 +143,7 @@ def bench_token(data: Path) -> str:
     from server.settings import Settings
     from server.store import Store
 
-    store = Store(Settings(data_dir=data).db_url)
+    store = Store(database or Settings(data_dir=data).db_url)
     try:
         store.create_all()
         accounts = Accounts(store.engine, lambda: datetime.now(UTC))
@@ -151,15 +154,17 @@ def bench_token(data: Path) -> str:
         store.close()
 
 
-def start(kind: str, data: Path, writer: str = "thread", estimator: bool = True) -> tuple[subprocess.Popen[bytes], int]:
+def start(kind: str, data: Path, writer: str = "thread", estimator: bool = True,
+          database: str | None = None) -> tuple[subprocess.Popen[bytes], int]:
     global AUTH
     if kind == "branchq":
-        AUTH = f"Authorization: Bearer {bench_token(data)}\r\n"
+        AUTH = f"Authorization: Bearer {bench_token(data, database)}\r\n"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port), "--dir", str(data),
-                             "--writer", writer, *([] if estimator else ["--no-estimator"])],
+                             "--writer", writer, *([] if estimator else ["--no-estimator"]),
+                             *(["--database", database] if database else [])],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -286,19 +291,42 @@ def round_of(args: argparse.Namespace, tmp: Path, results: dict) -> None:  # typ
     finally:
         proc.terminate()
         proc.wait()
-    for variant in args.variants.split(","):
-        writer, _, est = variant.partition("+")
-        data = Path(tempfile.mkdtemp(dir=tmp))
-        proc, port = start("branchq", data, writer, estimator=est == "est")
-        try:
-            asyncio.run(open_counters(port))
-            for conns in (1, 32):
-                run(port, conns, args.seconds, ticket_step, f"tickets ({variant})", results)
-            for conns in (1, 32):
-                run(port, conns, args.seconds, teller_step, f"call-next ({variant})", results)
-        finally:
-            proc.terminate()
-            proc.wait()
+    for engine in args.engines.split(","):
+        for variant in args.variants.split(","):
+            writer, _, est = variant.partition("+")
+            data = Path(tempfile.mkdtemp(dir=tmp))
+            label = variant if engine == "sqlite" else f"{variant}, pg"
+            with throwaway_database(args.pg if engine == "postgresql" else None) as database:
+                proc, port = start("branchq", data, writer, estimator=est == "est", database=database)
+                try:
+                    asyncio.run(open_counters(port))
+                    for conns in (1, 32):
+                        run(port, conns, args.seconds, ticket_step, f"tickets ({label})", results)
+                    for conns in (1, 32):
+                        run(port, conns, args.seconds, teller_step, f"call-next ({label})", results)
+                finally:
+                    proc.terminate()
+                    proc.wait()
+
+
+@contextlib.contextmanager
+def throwaway_database(admin: str | None):  # type: ignore[no-untyped-def]
+    """None for SQLite; else a fresh PostgreSQL database (random name) for one server, dropped after."""
+    if admin is None:
+        yield None
+        return
+    import secrets
+
+    import psycopg
+
+    name = f"branchq_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def main() -> int:
@@ -310,6 +338,10 @@ def main() -> int:
     ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--writer", default="thread", help=argparse.SUPPRESS)
     ap.add_argument("--no-estimator", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--database", help=argparse.SUPPRESS)
+    ap.add_argument("--engines", default="sqlite", help="branchq's stores to measure: sqlite, postgresql or both")
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL to create throw-away databases in (with --engines ...postgresql)")
     ap.add_argument("--variants", default="thread+est,thread",
                     help="branchq set-ups to measure: WRITER[+est], comma-separated (writer: thread or loop)")
     args = ap.parse_args()
@@ -317,7 +349,7 @@ def main() -> int:
         serve_bare(args.port, args.dir)
         return 0
     if args.serve == "branchq":
-        serve_branchq(args.port, args.dir, args.writer, not args.no_estimator)
+        serve_branchq(args.port, args.dir, args.writer, not args.no_estimator, args.database)
         return 0
 
     raw: dict = {}  # type: ignore[type-arg]
@@ -337,6 +369,14 @@ def main() -> int:
     for (label, conns), r in results.items():
         if label != "bare insert":
             print(f"  {label:<26}{conns:>4} conn  {r['rps'] / results[('bare insert', conns)]['rps']:.2f}x")
+    if "postgresql" in args.engines.split(","):
+        print("PostgreSQL against SQLite (throughput; the same variant):")
+        for (label, conns), r in results.items():
+            if label.endswith(", pg)") and (sqlite := results.get((label.replace(", pg)", ")"), conns))):
+                print(f"  {label:<26}{conns:>4} conn  {r['rps'] / sqlite['rps']:.2f}x")
+    if "sqlite" not in args.engines.split(","):
+        print(json.dumps({f"{k[0]} @{k[1]}": v for k, v in results.items()}))
+        return 0
     print("targets (tickets >= 0.5x bare at 1 and 32 connections; p99 at 1 connection <= 5 ms):")
     for variant in args.variants.split(","):
         ratio = min(results[(f"tickets ({variant})", n)]["rps"] / results[("bare insert", n)]["rps"] for n in (1, 32))

@@ -77,7 +77,9 @@ def _reply(answer: Answer) -> FastJSON:
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
-    return {"status": "ok", "branches": list(request.app.state.services)}
+    services = request.app.state.services
+    # lost_races: actions decided again because another process stored first (server/service.py)
+    return {"status": "ok", "branches": list(services), "lost_races": {b: s.conflicts for b, s in services.items()}}
 
 
 @router.get("/branches")

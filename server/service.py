@@ -6,16 +6,26 @@ the core decides against the current state, the events are applied, the answer
 is computed, and the events plus the Idempotency-Key's answer are committed in
 one transaction on the writer thread. Only then are they published and the
 answer returned. Reads take the same lock, so nobody ever sees an action that
-is not yet stored; if the commit fails the state is rebuilt from the store.
+is not yet stored; if the commit fails, the unstored events are rolled back.
+
+Several processes may serve one branch from a shared store (PostgreSQL).
+Each keeps its own state and catches up on what the others stored: before
+every decision and every read (one indexed query), and after losing a race
+for a seq (see `_execute`). So a read in process B shows every action any
+process acknowledged before the read arrived; its own acknowledged actions
+are always there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import json
 import logging
+import pickle
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -40,6 +50,9 @@ log = logging.getLogger("branchq")
 MAX_KEY_LENGTH = 128
 REMEMBERED_IN_MEMORY = 1000  # recent Idempotency-Keys answered without a database read
 ESTIMATES_MAX_AGE_S = 5.0  # without events, wait texts are recomputed at most this often
+CHECKPOINT_EVERY = 500  # stored events between state copies that a rollback starts from
+MAX_ATTEMPTS = 50  # an action lost to other writers this often is answered 503 ...
+RETRY_BUDGET_S = 3.0  # ... or once it has been retried this long
 
 
 class StorageUnavailable(Exception):
@@ -99,7 +112,10 @@ class BranchService:
         self._view: tuple[int, Estimates | None, dict[str, Any]] | None = None
         self._estimates: tuple[int, datetime, Estimates | None] | None = None
         self._refresh: asyncio.TimerHandle | asyncio.Task[None] | None = None  # pending estimate refresh
+        self.conflicts = 0  # appends lost to another writer and decided again (GET /health shows them)
+        self._synced_at = float("-inf")  # monotonic time of the latest read of the store's head
         self._set_state(BranchState())
+        self._checkpoint(self.state)
 
     # ------------------------------------------------------------ loading
     def load(self) -> None:
@@ -111,6 +127,7 @@ class BranchService:
                 raise RuntimeError(f"branch {self.id}: stored seq {seq} but {state.seq} events folded")
             self._observe(ev, state)
         self._set_state(state)
+        self._checkpoint(state)
         self._remembered.clear()
         for key, r in self.store.recent_keys(self.id, REMEMBERED_IN_MEMORY):
             self._remember(key, r)
@@ -129,19 +146,71 @@ class BranchService:
         self.branch = Branch(self.config, self.clock, state)
         self._view = self._estimates = None
 
-    async def _catch_up(self) -> None:
-        """Rebuild from the store after a failed or conflicting write.
+    # ------------------------------------------------------------ stored history
+    def _checkpoint(self, state: BranchState) -> None:
+        """Remember `state` (all of it stored) as the point a rollback starts from."""
+        self._base = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        self._since_base: list[Event] = []  # stored events applied after the copy
 
-        The estimator is not fed again (it saw most of this history already);
-        screens resync, since what others wrote is not in our hub's ring.
+    def _stored(self, events: list[Event]) -> None:
+        """`events`, applied to the state, are now stored: a rollback keeps them."""
+        self._since_base.extend(events)
+        if len(self._since_base) >= CHECKPOINT_EVERY:
+            self._checkpoint(self.state)  # ~5 ms for a busy day's state, once per 500 events
+
+    def _roll_back(self) -> None:
+        """Drop applied events that were not stored (a lost race, a failed commit): no database read.
+
+        The estimator is not told (its online update is statistical and shrugs
+        off having seen an action that was then decided again).
         """
-        self._set_state(await self._run(self._reloaded))
-        if self.hub is not None:
-            self.hub.reset(self.id)
+        state: BranchState = pickle.loads(self._base)
+        for ev in self._since_base:
+            state.apply(ev)
+        self._set_state(state)
+
+    async def _sync(self) -> None:
+        """Fold in what other processes stored after our seq (lock held), and show it to our screens."""
+        self._synced_at = time.monotonic()
+        newer = await self._run(self.store.events, self.id, self.state.seq)
+        if not newer:
+            return
+        first = self.state.seq + 1
+        events = [ev for _, ev in newer]
+        try:
+            self._apply(events)
+            if self.state.seq != newer[-1][0]:
+                raise RuntimeError(f"branch {self.id}: stored seq {newer[-1][0]} but {self.state.seq} events folded")
+        except BaseException:
+            self._roll_back()
+            raise
+        self._stored(events)
+        self._publish(first, events)
+
+    async def _sync_for_read(self, asked: float) -> None:
+        """Catch up before answering a read, unless the store was read after the reader asked (lock held).
+
+        A read that fails to reach the store answers from what this process
+        knows (its own acknowledged actions included) rather than not at all.
+        """
+        if not self.store.shared or self._synced_at >= asked:
+            return
+        try:
+            await self._sync()
+        except Exception:
+            log.warning("branch %s: could not read newer events from the store; answering from memory",
+                        self.id, exc_info=True)
+
+    async def catch_up(self) -> None:
+        """Fold in events other processes stored (e.g. when told a branch changed elsewhere)."""
+        async with self.lock:
+            await self._sync()
 
     # ------------------------------------------------------------ reads
     async def view(self) -> dict[str, Any]:
+        asked = time.monotonic()
         async with self.lock:
+            await self._sync_for_read(asked)
             return self.current_view()
 
     def current_view(self, fresh: bool = True) -> dict[str, Any]:
@@ -179,12 +248,16 @@ class BranchService:
         return est
 
     async def services(self) -> list[dict[str, Any]]:
+        asked = time.monotonic()
         async with self.lock:
+            await self._sync_for_read(asked)
             est = self.estimates()
             return [service_view(self.config, self.state, s.id, est) for s in self.config.services]
 
     async def ticket(self, number: str) -> dict[str, Any]:
+        asked = time.monotonic()
         async with self.lock:
+            await self._sync_for_read(asked)
             if number not in self.state.tickets:
                 raise NotFound(f"Ticket {number} was not issued today.", f"今天没有{number}号。")
             return ticket_view(self.config, self.state, number, self.estimates())
@@ -234,38 +307,87 @@ class BranchService:
         async with self.lock:
             if key is not None and key in self._remembered:
                 return self._replay(self._remembered[key], request)
-            for _ in range(3):  # a conflict means another writer won; catch up and decide again
-                decision = decide(self.branch)
+            # Optimistic concurrency across processes: decide on our state and
+            # store at seq = ours + 1; UNIQUE(branch, seq) lets exactly one
+            # writer have each seq, so a decision is only ever stored if it was
+            # made on the whole history. The loser (SeqConflict) rolls back,
+            # catches up and decides again -- a conflict always means someone
+            # else made progress, so there is no livelock, only a bounded wait
+            # while other processes drain their own queues. Chosen over row
+            # locks (SELECT ... FOR UPDATE on a branch row) because no lock is
+            # held across a decision and the network: a process stalled or
+            # killed mid-action never blocks the branch, and an uncontended
+            # action costs one statement. SKIP LOCKED does not fit: "the next
+            # ticket" is set by the calling policy, so skipping a locked ticket
+            # would call out of order, and issuing numbers or a counter's state
+            # are not rows to skip. Reading the store's head first (shared
+            # stores only) makes a conflict the exception, not the rule.
+            started = time.monotonic()
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                decision = await self._decide_on_latest(decide, read_first=self.store.shared or attempt > 1)
                 first = self.state.seq + 1
                 try:
                     self._apply(decision.events)
                     status, body = respond(decision, first)
                 except BaseException:  # a bug past this point must not leave unstored events applied
-                    self._set_state(await self._run(self._reloaded))
+                    self._roll_back()
                     raise
                 remember = (key, Remembered(request, status, body)) if key is not None else None
+                appending = time.monotonic()
                 try:
                     await self._run(self.store.append, self.id, first, decision.events, actor, remember)
                 except SeqConflict:
-                    await self._catch_up()
+                    self._roll_back()
+                    self.conflicts += 1
+                    if time.monotonic() - started > RETRY_BUDGET_S:
+                        break
                     continue
                 except KeyTaken:
                     # A key too old for memory: the store's unique key caught it
-                    # (no read per request on the common path). Undo by rebuilding.
-                    self._set_state(await self._run(self._reloaded))
+                    # (no read per request on the common path).
+                    self._roll_back()
                     stored = await self._run(self.store.recall, self.id, key)
                     assert stored is not None and key is not None
                     self._remember(key, stored)
                     return self._replay(stored, request)
                 except Exception as exc:
-                    await self._catch_up()
+                    self._roll_back()
                     raise StorageUnavailable() from exc
+                self._stored(decision.events)
+                self._synced_at = appending  # seq `first` was free: nobody had stored anything newer
                 if remember is not None:
                     self._remember(*remember)
                 self._publish(first, decision.events)
                 self._estimate_soon()
                 return Answer(status, body)
-            raise StorageUnavailable("The branch is busy with another writer; nothing was changed. Please try again.")
+            log.warning("branch %s: %s gave up after %d lost races in %.1f s", self.id, request, attempt,
+                        time.monotonic() - started)
+            raise StorageUnavailable("The branch is busy with other servers; nothing was changed. Please try again.")
+
+    async def _decide_on_latest(self, decide: Callable[[Branch], Decision], read_first: bool) -> Decision:
+        """The core's decision, made on everything stored (lock held).
+
+        An unshared store (one server on SQLite) is read only when the core
+        refuses: a refusal is never stored, so the seq check cannot catch one
+        made on a state another process (an import) has moved past.
+        """
+        if read_first:
+            await self._sync_or_refuse()
+        try:
+            return decide(self.branch)
+        except BranchError:
+            if read_first or not await self._sync_or_refuse():
+                raise  # nothing new in the store: the refusal stands
+            return decide(self.branch)
+
+    async def _sync_or_refuse(self) -> bool:
+        """Catch up before deciding; True if anything new was stored. A store out of reach is a 503."""
+        seq = self.state.seq
+        try:
+            await self._sync()
+        except Exception as exc:
+            raise StorageUnavailable() from exc
+        return self.state.seq != seq
 
     def _apply(self, events: list[Event]) -> None:
         for ev in events:
@@ -274,12 +396,6 @@ class BranchService:
             # is rebuilt, and the estimator has seen one extra event (its
             # online update is statistical and shrugs that off).
             self._observe(ev, self.state)
-
-    def _reloaded(self) -> BranchState:
-        state = BranchState()
-        for _, ev in self.store.events(self.id):
-            state.apply(ev)
-        return state
 
     def _publish(self, first: int, events: list[Event]) -> None:
         """One message per event, gap-free seqs; the last one carries the full view after the action."""
@@ -358,16 +474,20 @@ class BranchService:
         if not parsed:
             raise InvalidInput("The log holds no events.")
         async with self.lock:
+            try:
+                await self._sync()  # the log goes after everything stored, whoever stored it
+            except Exception as exc:
+                raise StorageUnavailable() from exc
             probe = _fold_onto(self.state, parsed)
             first = self.state.seq + 1
             try:
                 await self._run(self.store.append, self.id, first, [ev for _, ev in parsed], actor, None)
             except SeqConflict:
-                await self._catch_up()
+                with contextlib.suppress(Exception):  # the next action catches up anyway
+                    await self._sync()
                 raise IllegalAction("The branch changed during the import; nothing was imported. Try again.",
                                     "导入期间网点数据有变化,未导入任何事件,请重试。") from None
             except Exception as exc:
-                await self._catch_up()
                 raise StorageUnavailable() from exc
             if self.estimator is not None:  # feed it the imported events now that they are stored
                 probe = copy.deepcopy(self.state)
@@ -375,6 +495,7 @@ class BranchService:
                     probe.apply(ev)
                     self._observe(ev, probe)
             self._set_state(probe)
+            self._checkpoint(probe)
             if self.hub is not None:
                 self.hub.reset(self.id)
             return {"imported": len(parsed), "seq": probe.seq, "warnings": reader.warnings}

@@ -1,16 +1,23 @@
-"""Durable storage of each branch's event log (SQLModel tables, SQLAlchemy core on the hot path).
+"""Durable storage of each branch's event log (SQLModel tables; a lean DB-API path for the hot calls).
 
 The log is the truth: state is rebuilt by folding it. Each event row keeps the
 event's JSON line exactly as the spec writes it, so an export is the payloads
-in order.
+in order, byte for byte, on every database.
 
 Appending takes the branch's next `seq`; UNIQUE(branch, seq) makes a second
-writer with the same idea of "next" fail with an IntegrityError instead of
-forking the history. Today one process writes each branch (an asyncio lock in
-BranchService), so the error only appears if another process, e.g. `branchq
-import` or a second server (issue 4), wrote meanwhile: the service then catches
-up from the store and decides again. The database, not a lock in one process,
-is what keeps the log linear.
+writer with the same idea of "next" fail with SeqConflict instead of forking
+the history. Several server processes may write one branch (PostgreSQL behind
+a load balancer), and `branchq import` may write while a server runs: the
+loser catches up from the store and decides again (BranchService._execute
+explains why this optimistic scheme and not row locks). The database, not a
+lock in one process, is what keeps the log linear.
+
+Hot calls (append, catch-up reads) skip SQLAlchemy: one DB-API connection is
+kept open and used by one thread at a time. SQLite: two prepared INSERTs and a
+commit (~25 us instead of ~125 us). PostgreSQL: ONE autocommit statement per
+action (events and the Idempotency-Key's answer in a single INSERT ... WITH),
+so an action costs one round trip and one commit, which is atomic by itself.
+Exports, loads and the rest go through SQLAlchemy core.
 """
 
 from __future__ import annotations
@@ -24,8 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, UniqueConstraint, event, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, UniqueConstraint, event, func, select
 from sqlmodel import Field, SQLModel, create_engine
 
 from server.core.events import Event, parse_event
@@ -81,6 +87,7 @@ class Remembered:
 
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _IDEM = IdempotencyRow.__table__  # type: ignore[attr-defined]
+ONE_STATEMENT_ROWS = 200  # larger appends (imports) go as a transaction of batched INSERTs
 
 
 def make_engine(url: str) -> Engine:
@@ -119,21 +126,41 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        # SQLite's hot path skips SQLAlchemy: one DB-API connection kept open,
-        # two prepared INSERTs and a commit (~25 us instead of ~125 us per
-        # action). Other databases go through SQLAlchemy core.
         self._sqlite = url.startswith("sqlite")
-        self._raw: Any = None
+        # Several server processes may share a PostgreSQL database; a SQLite
+        # file has one server (other writers, like `branchq import`, are rare
+        # and caught by SeqConflict). BranchService reads what others wrote
+        # before each decision and each answer only when the store is shared.
+        self.shared = not self._sqlite
+        self._raw: Any = None  # the hot path's DB-API connection (a pool proxy)
         self._raw_lock = threading.Lock()
 
     def create_all(self) -> None:
         SQLModel.metadata.create_all(self.engine, tables=[_EVENTS, _IDEM])
 
     def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        with self._raw_lock:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
         self.engine.dispose()
+
+    def _connection(self) -> Any:
+        """The kept DB-API connection (call with _raw_lock held); opened on first use or after a failure."""
+        if self._raw is None:
+            raw = self.engine.raw_connection()  # with make_engine's pragmas
+            if not self._sqlite:
+                raw.driver_connection.autocommit = True  # one statement = one transaction
+            self._raw = raw
+        return self._raw
+
+    def _drop_connection(self) -> None:
+        """Forget a connection that failed (a restarted database): the next call opens a new one."""
+        if self._raw is not None:
+            try:
+                self._raw.invalidate()
+            finally:
+                self._raw = None
 
     # ------------------------------------------------------------------ writes
     def append(
@@ -149,60 +176,71 @@ class Store:
         Raises SeqConflict if any of those seqs is taken (someone else wrote),
         KeyTaken if the Idempotency-Key already has an answer; then nothing is stored.
         """
-        if self._sqlite:
-            return self._append_sqlite(branch, first_seq, events, actor, remember)
-        rows = [
-            {"branch": branch, "seq": first_seq + i, "ts": _utc(ev.ts), "type": ev.type,
-             "payload": ev.to_json(), "actor": actor}
-            for i, ev in enumerate(events)
-        ]
-        try:
-            with self.engine.begin() as conn:
-                if rows:
-                    conn.execute(insert(_EVENTS), rows)
-                if remember is not None:
-                    key, r = remember
-                    conn.execute(insert(_IDEM), {
-                        "branch": branch, "key": key, "request": r.request, "status": r.status,
-                        "response": json.dumps(r.response, ensure_ascii=False),
-                        "seq": first_seq + len(events) - 1,
-                    })
-        except IntegrityError as exc:
-            raise _conflict(str(exc.orig)) from None
-
-    def _append_sqlite(self, branch: str, first_seq: int, events: list[Event], actor: str | None,
-                       remember: tuple[str, Remembered] | None) -> None:
-        rows = [(branch, first_seq + i, _sqlite_ts(ev.ts), ev.type, ev.to_json(), actor) for i, ev in enumerate(events)]
+        rows = [(branch, first_seq + i, _utc(ev.ts), ev.type, ev.to_json(), actor) for i, ev in enumerate(events)]
+        if not rows and remember is None:
+            return  # e.g. a day close-out another process already wrote
+        answer = None
+        if remember is not None:
+            key, r = remember
+            answer = (branch, key, r.request, r.status, json.dumps(r.response, ensure_ascii=False),
+                      first_seq + len(events) - 1)
         with self._raw_lock:
-            if self._raw is None:
-                self._raw = self.engine.raw_connection()  # with the WAL pragmas of make_engine
-            conn = self._raw
-            try:
-                # The driver opens the transaction before the first INSERT;
-                # commit() makes events and the answer durable together.
-                if rows:
-                    conn.executemany(_SQLITE_EVENT, rows)
-                if remember is not None:
-                    key, r = remember
-                    conn.execute(_SQLITE_IDEM, (branch, key, r.request, r.status,
-                                                json.dumps(r.response, ensure_ascii=False),
-                                                first_seq + len(events) - 1))
-                conn.commit()
-            except sqlite3.IntegrityError as exc:
-                conn.rollback()
-                raise _conflict(str(exc)) from None
-            except BaseException:
-                conn.rollback()
-                raise
+            conn = self._connection()
+            if self._sqlite:
+                self._append_sqlite(conn, rows, answer)
+            else:
+                self._append_postgres(conn, rows, answer)
+
+    def _append_sqlite(self, conn: Any, rows: list[tuple[Any, ...]], answer: tuple[Any, ...] | None) -> None:
+        try:
+            # The driver opens the transaction before the first INSERT;
+            # commit() makes events and the answer durable together.
+            if rows:
+                conn.executemany(_INSERT_EVENT.replace("%s", "?"), [_sqlite_row(r) for r in rows])
+            if answer is not None:
+                conn.execute(_INSERT_ANSWER.replace("%s", "?"), answer)
+            conn.commit()
+        except sqlite3.IntegrityError as exc:
+            conn.rollback()
+            raise _conflict(str(exc)) from None
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _append_postgres(self, conn: Any, rows: list[tuple[Any, ...]], answer: tuple[Any, ...] | None) -> None:
+        import psycopg  # only with the postgres extra
+
+        pg = conn.driver_connection
+        try:
+            if len(rows) <= ONE_STATEMENT_ROWS:
+                sql, params = _one_statement(rows, answer)
+                pg.execute(sql, params)
+            else:
+                with pg.transaction(), pg.cursor() as cur:
+                    cur.executemany(_INSERT_EVENT, rows)
+                    if answer is not None:
+                        cur.execute(_INSERT_ANSWER, answer)
+        except psycopg.errors.UniqueViolation as exc:
+            raise _conflict(exc.diag.constraint_name or str(exc)) from None
+        except psycopg.OperationalError:
+            self._drop_connection()
+            raise
 
     # ------------------------------------------------------------------- reads
     def events(self, branch: str, after_seq: int = 0) -> list[tuple[int, Event]]:
-        """The branch's events with seq > after_seq, in order."""
-        q = select(_EVENTS.c.seq, _EVENTS.c.payload).where(
-            _EVENTS.c.branch == branch, _EVENTS.c.seq > after_seq
-        ).order_by(_EVENTS.c.seq)
-        with self.engine.connect() as conn:
-            return [(seq, _decode(payload)) for seq, payload in conn.execute(q)]
+        """The branch's events with seq > after_seq, in order (the hot path's catch-up read)."""
+        sql = "SELECT seq, payload FROM events WHERE branch = %s AND seq > %s ORDER BY seq"
+        with self._raw_lock:
+            conn = self._connection()
+            try:
+                if self._sqlite:
+                    rows = conn.execute(sql.replace("%s", "?"), (branch, after_seq)).fetchall()
+                else:
+                    rows = conn.driver_connection.execute(sql, (branch, after_seq)).fetchall()
+            except Exception:
+                self._drop_connection()
+                raise
+        return [(seq, _decode(payload)) for seq, payload in rows]
 
     def payloads(self, branch: str, start: datetime | None = None, end: datetime | None = None) -> Iterator[str]:
         """JSON lines of the branch's events in seq order, optionally within [start, end)."""
@@ -249,13 +287,29 @@ class Store:
         return Remembered(row.request, row.status, json.loads(row.response)) if row else None
 
 
-_SQLITE_EVENT = "INSERT INTO events (branch, seq, ts, type, payload, actor) VALUES (?, ?, ?, ?, ?, ?)"
-_SQLITE_IDEM = "INSERT INTO idempotency (branch, key, request, status, response, seq) VALUES (?, ?, ?, ?, ?, ?)"
+_EVENT_COLUMNS = "(branch, seq, ts, type, payload, actor)"
+_INSERT_EVENT = f"INSERT INTO events {_EVENT_COLUMNS} VALUES (%s, %s, %s, %s, %s, %s)"
+_INSERT_ANSWER = "INSERT INTO idempotency (branch, key, request, status, response, seq) VALUES (%s, %s, %s, %s, %s, %s)"
 
 
-def _sqlite_ts(ts: datetime) -> str:
-    """The text SQLAlchemy's DateTime writes on SQLite (UTC), so its range queries match."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _one_statement(rows: list[tuple[Any, ...]], answer: tuple[Any, ...] | None) -> tuple[str, list[Any]]:
+    """One PostgreSQL statement storing the events and the answer: atomic without BEGIN/COMMIT round trips."""
+    params = [v for row in rows for v in row]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    events_sql = f"INSERT INTO events {_EVENT_COLUMNS} VALUES {values}"
+    if answer is None:
+        return events_sql, params
+    if not rows:
+        return _INSERT_ANSWER, list(answer)
+    # A data-modifying WITH runs whether or not it is referenced; both inserts
+    # succeed or the statement fails as a whole.
+    return f"WITH stored AS ({events_sql}) {_INSERT_ANSWER}", params + list(answer)
+
+
+def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The text SQLAlchemy's DateTime writes on SQLite, so its range queries match."""
+    branch, seq, ts, type_, payload, actor = row
+    return branch, seq, ts.strftime("%Y-%m-%d %H:%M:%S.%f"), type_, payload, actor
 
 
 def _utc(ts: datetime) -> datetime:

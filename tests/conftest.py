@@ -1,12 +1,14 @@
-"""Shared fixtures: the demo config, a manual clock, the shared example log."""
+"""Shared fixtures: the demo config, a manual clock, the shared example log, the storage engines."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -81,3 +83,41 @@ def pg_admin_url() -> str:
     parts = urlsplit(PG_ADMIN_URL.replace("+psycopg", ""))
     need_service("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
     return PG_ADMIN_URL
+
+
+# --------------------------------------------------------------- storage engines
+# A test module that touches storage says `pytestmark = pytest.mark.usefixtures("engine")`
+# and runs once per engine. On PostgreSQL every data dir a test uses gets its own
+# schema in one randomly named database per session (tests/serverkit.py), so
+# sessions of several engineers, and tests within one, never see each other's rows.
+
+PG_DATABASE_ENV = "BRANCHQ_TEST_PG_DATABASE"  # read by tests/serverkit.py: the session's database
+
+
+@pytest.fixture(scope="session")
+def pg_test_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session, with a random name, dropped at the end."""
+    import psycopg
+
+    parts = urlsplit(PG_ADMIN_URL.replace("+psycopg", ""))
+    need_service("PostgreSQL", parts.hostname or "127.0.0.1", parts.port or 5432)
+    name = f"branchq_test_{secrets.token_hex(6)}"
+    admin = PG_ADMIN_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(PG_ADMIN_URL)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The storage engine this run of the test uses (PostgreSQL: skipped without one, an error in CI)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv(PG_DATABASE_ENV, request.getfixturevalue("pg_test_database"))
+    else:
+        monkeypatch.delenv(PG_DATABASE_ENV, raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return request.param

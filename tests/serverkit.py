@@ -1,15 +1,20 @@
-"""Helpers for the server tests: an app on a fresh SQLite file with a manual clock, and credentials.
+"""Helpers for the server tests: an app on a fresh database with a manual clock, and credentials.
 
 Every route needs credentials (docs/security.md). `client()` signs its TestClient in
 as an admin unless told otherwise; `auth(c, role, ...)` gives the headers of a fresh
 principal of any role (a teller signed in to a counter, a kiosk, a display ...).
 A `Server` (a real `branchq serve --demo` process) has its demo accounts:
 `server.auth("admin")`, `server.auth("teller2")`, `server.token("lobby-demo")`.
+
+The database is SQLite in the data dir, or, when the `engine` fixture runs the
+test on PostgreSQL, a schema of its own named after the data dir: two data dirs
+in one test are two databases, as with SQLite files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -35,6 +40,35 @@ with warnings.catch_warnings():  # starlette's note about httpx vs httpx2 is not
     from fastapi.testclient import TestClient
 
 API = "/api/v1/branches/demo"
+PG_DATABASE_ENV = "BRANCHQ_TEST_PG_DATABASE"  # set by the `engine` fixture (tests/conftest.py)
+
+
+def database_url(data_dir: Path) -> str | None:
+    """The database of a test server using `data_dir`: None for SQLite in it, else its own PostgreSQL schema."""
+    base = os.environ.get(PG_DATABASE_ENV)
+    if not base:
+        return None
+    return pg_schema_url(base, data_dir)
+
+
+def pg_schema_url(database: str, data_dir: Path) -> str:
+    """A URL of `database` whose tables live in a schema of their own, named after `data_dir` (created here)."""
+    import psycopg
+
+    schema = "t_" + hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    with psycopg.connect(database.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    return f"{database}?options=-csearch_path%3D{schema}"
+
+
+def use_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    """Point the CLI (which reads the environment) at the database of `data_dir`."""
+    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(data_dir))
+    url = database_url(data_dir)
+    if url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", url)
 
 
 @contextlib.contextmanager
@@ -47,6 +81,7 @@ def client(data_dir: Path, clock: ManualClock, estimator_factory: Any = None, ro
     Without an estimator_factory the branch runs with no estimator, whatever is installed.
     """
     settings.setdefault("session_hours", 24 * 365)  # tests move the clock by days; expiry has its own tests
+    settings.setdefault("database_url", database_url(data_dir))
     app = create_app(Settings(data_dir=data_dir, **settings), clock=clock,
                      estimator_factory=estimator_factory or (lambda config: None))
     with TestClient(app) as c:
@@ -124,8 +159,11 @@ def free_port() -> int:
 class Server:
     """`branchq serve --demo` on a data dir, started and killed like in production."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, database: str | None = None, config: list[Path] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`database`: a URL shared with other servers (default: the data dir's own); `config`: files instead of --demo."""
         self.data_dir, self.port = data_dir, port
+        self.database, self.config, self.env = database, config, env or {}
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
         self._auth: dict[str, dict[str, str]] = {}
@@ -141,15 +179,21 @@ class Server:
         return str(demo_credentials(self.data_dir)["devices"][device]["token"])
 
     def start(self):
-        env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir), **self.env}
         env.pop("DATABASE_URL", None)
+        url = self.database or database_url(self.data_dir)
+        if url is not None:
+            env["DATABASE_URL"] = url
+        if self.config is not None:
+            env["BRANCHQ_BRANCH_CONFIGS"] = json.dumps([str(p) for p in self.config])
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = self.data_dir / "server.log"  # a file, not a pipe nobody reads (a full pipe would block it)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--demo", "--port", str(self.port)],
+                [sys.executable, "-m", "server.cli", "serve", *([] if self.config else ["--demo"]),
+                 "--port", str(self.port)],
                 env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a loaded 2-core CI machine takes seconds to import numpy & co.
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:

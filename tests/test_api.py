@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from tests.serverkit import API, auth, client, stored_events, without_times
+from tests.serverkit import API, auth, client, database_url, stored_events, without_times
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 @pytest.fixture
@@ -133,8 +135,8 @@ def test_numbers_restart_on_the_next_business_day(c, clock):
 
 
 def test_branch_list_and_health(c):
-    """GET /api/v1/branches lists the demo branch with its screen URLs; health says ok."""
-    assert c.get("/api/v1/health").json() == {"status": "ok", "branches": ["demo"]}
+    """GET /api/v1/branches lists the demo branch with its screen URLs; health says ok, with no lost races."""
+    assert c.get("/api/v1/health").json() == {"status": "ok", "branches": ["demo"], "lost_races": {"demo": 0}}
     (branch,) = c.get("/api/v1/branches").json()
     assert (branch["id"], branch["lobby"]) == ("demo", "/display/demo")
 
@@ -152,7 +154,8 @@ def test_a_failure_after_deciding_leaves_state_and_store_as_they_were(tmp_path, 
     from server.settings import Settings
     from tests.serverkit import TestClient, create_app
 
-    app = create_app(Settings(data_dir=tmp_path), clock=clock, estimator_factory=lambda config: None)
+    app = create_app(Settings(data_dir=tmp_path, database_url=database_url(tmp_path)), clock=clock,
+                     estimator_factory=lambda config: None)
     with TestClient(app, raise_server_exceptions=False) as c:
         c.headers.update(auth(c, "admin"))
         c.post(f"{API}/tickets", json={"service": "A"})

@@ -6,6 +6,8 @@ import pytest
 
 from tests.serverkit import API, client, stored_events
 
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 def c(tmp_path, clock):

@@ -10,6 +10,8 @@ import pytest
 
 from tests.serverkit import Server, free_port, without_times
 
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
+
 API = "/api/v1/branches/demo"
 
 

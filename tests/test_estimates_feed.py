@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from server.core.estimates import CounterEstimate, Estimates, WaitEstimate
 from server.core.state import CounterStatus
 from tests.serverkit import API, client
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 class FixedEstimator:

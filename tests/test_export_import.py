@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from server.cli import main
-from tests.serverkit import API, client, stored_events, without_times
+from tests.serverkit import API, client, stored_events, use_data_dir, without_times
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 def _a_morning(c, clock):
@@ -53,9 +57,9 @@ def test_cli_round_trip_gives_the_same_state(tmp_path, clock, monkeypatch, capsy
         _a_morning(c, clock)
         view = without_times(c.get(f"{API}/state").json())
     out = tmp_path / "demo.jsonl"
-    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "a"))
+    use_data_dir(monkeypatch, tmp_path / "a")
     assert main(["export", "--out", str(out)]) == 0
-    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "b"))
+    use_data_dir(monkeypatch, tmp_path / "b")
     assert main(["import", str(out)]) == 0
     assert f"imported {len(out.read_text().splitlines())} events" in capsys.readouterr().out
     with client(tmp_path / "b", clock) as c:
@@ -70,7 +74,7 @@ def test_cli_import_of_a_broken_file_stores_nothing(tmp_path, clock, monkeypatch
     lines[5] = lines[5][:-1]  # cut the closing brace
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path / "b"))
+    use_data_dir(monkeypatch, tmp_path / "b")
     assert main(["import", str(bad)]) == 1
     assert "line 6: not valid JSON" in capsys.readouterr().err
     with client(tmp_path / "b", clock) as c:
@@ -94,7 +98,7 @@ def test_a_write_by_another_process_is_caught_up_not_overwritten(tmp_path, clock
         c.post(f"{API}/tickets", json={"service": "B"})  # seq 1, 2
         log = '{"ts": "2026-12-01T09:00:00.000+08:00", "type": "ticket_issued", "ticket": "B002", "service": "B"}\n'
         (tmp_path / "more.jsonl").write_text(log, encoding="utf-8")
-        monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path))
+        use_data_dir(monkeypatch, tmp_path)
         assert main(["import", str(tmp_path / "more.jsonl")]) == 0
         clock.advance(10)
         r = c.post(f"{API}/tickets", json={"service": "B"})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from escpos.printer import Dummy
 
 from server.printer import Receipt, print_receipt
 from tests.serverkit import API, client
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 def _serve_one(c, clock, counter: str, service: str, wait_s: float, service_s: float) -> str:

@@ -10,6 +10,8 @@ import pytest
 from server.hub import RESYNC, Hub
 from tests.serverkit import API, client
 
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
+
 WS = "/ws/v1/branches/demo"
 
 
