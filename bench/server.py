@@ -145,9 +145,8 @@ def bench_token(data: Path, database: str | None = None) -> str:
 
     store = Store(database or Settings(data_dir=data).db_url)
     try:
-        store.create_all()
+        store.migrate()
         accounts = Accounts(store.engine, lambda: datetime.now(UTC))
-        accounts.create_all()
         accounts.add_user("bench", "admin")
         return accounts.open_session("bench").token
     finally:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from server import api, auth_api, http_errors, pages, screen_api, web_security, ws
+from server import admin_api, api, auth_api, http_errors, pages, screen_api, web_security, ws
 from server.accounts import Accounts
 from server.auth import Guarded
+from server.branch_configs import saved_configs
 from server.core.access import Permission
 from server.core.clock import Clock
 from server.core.config import BranchConfig
@@ -62,23 +63,28 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_url)
-        store.create_all()
+        store.migrate()  # every table, the accounts' too (server/migrations)
         accounts = Accounts(store.engine, wall.now, timedelta(hours=settings.session_hours),
                             timedelta(days=settings.device_days))
-        accounts.create_all()
         # One writer thread: SQLite has one write lock anyway, and many threads
         # fighting for it is what makes the p99 explode (../shared notes).
         writer = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="branchq-writer")
                   if settings.writer == "thread" else None)
         hub = Hub(settings.ws_queue_size, settings.ws_history)
-        services = {}
-        for branch_id, config in settings.configs().items():
+
+        def open_branch(config: BranchConfig) -> BranchService:
+            """A running branch: its stored log folded, its first estimates made (blocking)."""
             estimator = estimator_factory(config) if settings.estimator else None
             svc = BranchService(config, store, hub, clock or SystemClock(config.tz), writer,
                                 estimator, settings.estimate_delay_seconds)
             svc.load()
             svc.current_view()  # the first estimates, so the first ticket already has a wait
-            services[branch_id] = svc
+            return svc
+
+        services = {branch_id: open_branch(config) for branch_id, config in settings.configs().items()}
+        app.state.file_branches = frozenset(services)  # the deployment's files; the admin API cannot change them
+        for branch_id, config in saved_configs(store).items():
+            services.setdefault(branch_id, open_branch(config))
         app.state.settings, app.state.store, app.state.hub = settings, store, hub
         app.state.services, app.state.screens = services, ScreenRegistry()
         app.state.accounts, app.state.rate_limits = accounts, {
@@ -86,12 +92,14 @@ def create_app(
             "mobile": RateLimiter(settings.mobile_tickets_per_minute, wall.now, "address"),
             "sign_in": RateLimiter(settings.sign_ins_per_minute, wall.now, "address"),
         }
+        app.state.open_branch, app.state.admin_lock = open_branch, asyncio.Lock()
         # Start-up objects (configs, folded history) never die: keep them out of
         # the collector's way so a full collection does not pause the loop.
         gc.collect()
         gc.freeze()
         background = [asyncio.create_task(_refresh(services, hub, settings.refresh_seconds)),
-                      asyncio.create_task(_turn_days(services, settings.day_check_seconds))]
+                      asyncio.create_task(_turn_days(services, settings.day_check_seconds)),
+                      asyncio.create_task(_discover_branches(app, settings.branch_poll_seconds))]
         try:
             yield
         finally:
@@ -108,6 +116,7 @@ def create_app(
     http_errors.install(app)
     app.include_router(api.router)
     app.include_router(auth_api.router)  # sign-in, sessions, users, device tokens
+    app.include_router(admin_api.router)  # branch configs, admins only
     app.include_router(ws.router)
     app.include_router(screen_api.router)  # figures, ticket QR codes, receipt printing
     pages.mount(app, FRONTEND_ROOT)
@@ -117,11 +126,35 @@ def create_app(
     return app
 
 
+async def _discover_branches(app: FastAPI, every: float) -> None:
+    """Open branches that another process added through the admin API (it opened them at once)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await add_saved_branches(app)
+        except Exception:  # storage down: try again next time
+            log.exception("looking for branches added elsewhere failed")
+
+
+async def add_saved_branches(app: FastAPI) -> list[str]:
+    """Open every branch saved in the database that this process does not run yet; their ids."""
+    services = app.state.services
+    added = []
+    for branch_id, config in (await asyncio.to_thread(saved_configs, app.state.store)).items():
+        if branch_id in services:
+            continue
+        async with app.state.admin_lock:
+            if branch_id not in services:
+                services[branch_id] = await asyncio.to_thread(app.state.open_branch, config)
+                added.append(branch_id)
+    return added
+
+
 async def _turn_days(services: dict[str, BranchService], every: float) -> None:
     """Close out each branch's day soon after it turns, not at its first action next morning."""
     while True:
         await asyncio.sleep(every)
-        for svc in services.values():
+        for svc in list(services.values()):  # a copy: branches may be added meanwhile
             try:
                 await svc.close_day_if_due()
             except Exception:  # e.g. storage down: try again next time
@@ -132,7 +165,7 @@ async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -
     """Wait texts age without events: resend the view to screens now and then (only with an estimator)."""
     while True:
         await asyncio.sleep(every)
-        for svc in services.values():
+        for svc in list(services.values()):
             if svc.estimator is None or hub.subscriber_count(svc.id) == 0:
                 continue
             try:

@@ -37,9 +37,8 @@ def prepare(settings: Settings) -> Demo:
     """Open the configured database and ensure the demo accounts there (serve --demo, the browser tests)."""
     store = Store(settings.db_url)
     try:
-        store.create_all()
+        store.migrate()
         accounts = Accounts(store.engine, SystemClock(UTC).now)  # type: ignore[arg-type]
-        accounts.create_all()
         return ensure_demo(accounts, settings.configs(), settings.data_dir)
     finally:
         store.close()

@@ -185,6 +185,11 @@ class BranchService:
             self._roll_back()
             raise
         self._stored(events)
+        if self.state.config is not None and self.state.config != self.config:
+            # Another process recorded a newer set-up (an admin's change): it
+            # is in force now; writing ours back would undo it.
+            self.config = self.state.config
+            self._set_state(self.state)
         self._publish(first, events)
 
     async def _sync_for_read(self, asked: float) -> None:
@@ -443,6 +448,16 @@ class BranchService:
             msg = {"type": "event", "seq": seq, "event": ev, "view": view}
             out.append((seq, json.dumps(msg, ensure_ascii=False)))
         return out
+
+    async def reconfigure(self, config: BranchConfig) -> Answer:
+        """Put a new set-up in force now: its `branch_config` event is stored before anything else happens."""
+        async with self.lock:
+            self.config = config
+            self._set_state(self.state)
+        # close_day decides nothing but its preamble: the day's close-out if due, then the changed set-up.
+        # (Should storing fail, the set-up is still in force and recorded before the next action.)
+        return await self._execute(lambda b: b.close_day(), lambda d, first: (200, {"seq": self.state.seq}),
+                                   None, "reconfigure", actor="admin")
 
     async def close_day_if_due(self) -> bool:
         """If the business day has turned since the last event, record the close-out now."""

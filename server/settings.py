@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
     estimate_delay_seconds: float = 0.3  # after a change, fresh estimates reach screens this much later
     day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out
+    branch_poll_seconds: float = 5.0  # how soon a branch another process added (admin API) goes live here
     estimator: bool = True  # False: no wait estimates at all (BRANCHQ_ESTIMATOR=false; the bench compares)
     # Security (docs/security.md). Sessions and device tokens expire; issuance is rate limited.
     session_hours: float = 12.0  # a working day; then sign in again

@@ -135,8 +135,11 @@ class Store:
         self._raw: Any = None  # the hot path's DB-API connection (a pool proxy)
         self._raw_lock = threading.Lock()
 
-    def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=[_EVENTS, _IDEM])
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (server/migrations); a no-op when it is there."""
+        from server.migrations import upgrade
+
+        upgrade(self.engine)
 
     def close(self) -> None:
         with self._raw_lock:

@@ -131,9 +131,9 @@ def sign_in(base_url: str, data_dir: Path, name: str = "admin") -> dict[str, str
     return bearer(r.json()["token"])
 
 
-def stored_events(c: TestClient) -> list[str]:
+def stored_events(c: TestClient, branch: str = "demo") -> list[str]:
     """The branch's stored log, line by line (what an export gives)."""
-    r = c.get(f"{API}/events")
+    r = c.get(f"/api/v1/branches/{branch}/events")
     assert r.status_code == 200
     return r.text.splitlines()
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from server.accounts import Accounts
 from server.core.events import LogReader
 from server.core.state import BranchState
 from server.store import Store
-from tests.serverkit import Server, free_port, pg_schema_url
+from tests.serverkit import Server, bearer, free_port, pg_schema_url
 
 TELLERS = 20
 BRANCHES = ("tellers", "kiosks", "booking", "reads")
@@ -37,15 +39,19 @@ def _config(folder: Path, branch: str) -> Path:
 
 
 class Cluster:
-    def __init__(self, engine: str, url: str, servers: list[Server]) -> None:
-        self.engine, self.url, self.servers = engine, url, servers
+    def __init__(self, engine: str, url: str, servers: list[Server], headers: dict[str, str]) -> None:
+        self.engine, self.url, self.servers, self.headers = engine, url, servers, headers
 
     def api(self, i: int, branch: str) -> str:
         return f"{self.servers[i % len(self.servers)].url}/api/v1/branches/{branch}"
 
+    def client(self, i: int, branch: str) -> httpx.Client:
+        """A client of process i % 2 for `branch`, signed in as the cluster's admin."""
+        return httpx.Client(base_url=self.api(i, branch), headers=self.headers, timeout=30)
+
     def at_once(self, branch: str, n: int, send: Callable[[httpx.Client, int], httpx.Response]) -> list[httpx.Response]:
         """n clients, alternating between the processes, each sending one request at the same moment."""
-        clients = [httpx.Client(base_url=self.api(i, branch), timeout=30) for i in range(n)]
+        clients = [self.client(i, branch) for i in range(n)]
         for c in clients:
             c.get("/services")  # connected before the barrier, so the requests themselves start together
         barrier, answers = threading.Barrier(n), [None] * n
@@ -65,7 +71,8 @@ class Cluster:
 
     def stored(self, branch: str) -> tuple[BranchState, list[int]]:
         """Fold the exported log (every event must fit the ones before); the state it gives and the stored seqs."""
-        text = httpx.get(f"{self.api(0, branch)}/events", timeout=30).text
+        with self.client(0, branch) as c:
+            text = c.get("/events").text
         state = BranchState().apply_all(ev for _, ev in LogReader().read(text.splitlines()))
         store = Store(self.url)
         try:
@@ -74,7 +81,8 @@ class Cluster:
             store.close()
 
     def lost_races(self, branch: str) -> int:
-        return sum(httpx.get(f"{s.url}/api/v1/health").json()["lost_races"][branch] for s in self.servers)
+        return sum(httpx.get(f"{s.url}/api/v1/health", headers=self.headers).json()["lost_races"][branch]
+                   for s in self.servers)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -86,16 +94,29 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         url = f"sqlite:///{folder / 'branchq.db'}"
     configs = [_config(folder, b) for b in BRANCHES]
+    headers = _admin(url)
     servers = [Server(folder / f"p{i}", free_port(), database=url, config=configs,
                       env={"BRANCHQ_ESTIMATOR": "false"}) for i in range(2)]  # the store's work, not the estimator's
     try:
         for s in servers:
             s.start()
-        yield Cluster(request.param, url, servers)
+        yield Cluster(request.param, url, servers, headers)
     finally:
         for s in servers:
             if s.proc and s.proc.poll() is None:
                 s.kill()
+
+
+def _admin(url: str) -> dict[str, str]:
+    """Bearer headers of an admin made in the shared database (sessions are valid in every process)."""
+    store = Store(url)
+    try:
+        store.migrate()
+        accounts = Accounts(store.engine, lambda: datetime.now(UTC))
+        accounts.add_user("admin", "admin")
+        return bearer(accounts.open_session("admin").token)
+    finally:
+        store.close()
 
 
 def test_twenty_tellers_at_once_never_call_the_same_ticket(cluster, record_property):
@@ -127,8 +148,10 @@ def test_ten_kiosks_at_once_never_get_the_same_number(cluster):
 def test_a_counter_cannot_be_double_booked(cluster):
     """Two tellers press call-next on one counter through different processes: one call, one 409 naming it."""
     for i in range(3):
-        assert httpx.post(f"{cluster.api(i, 'booking')}/tickets", json={"service": "A"}).status_code == 201
-    assert httpx.post(f"{cluster.api(0, 'booking')}/counters/7/open").status_code == 200
+        with cluster.client(i, "booking") as c:
+            assert c.post("/tickets", json={"service": "A"}).status_code == 201
+    with cluster.client(0, "booking") as c:
+        assert c.post("/counters/7/open").status_code == 200
     answers = cluster.at_once("booking", 2, lambda c, i: c.post("/counters/7/call-next"))
     assert sorted(r.status_code for r in answers) == [200, 409]
     assert next(r for r in answers if r.status_code == 200).json()["ticket"] == "A001"
@@ -140,12 +163,12 @@ def test_a_counter_cannot_be_double_booked(cluster):
 
 def test_what_a_read_in_one_process_shows_of_another(cluster):
     """PostgreSQL: process B's very next read shows what A acknowledged; SQLite: B shows it from its next action."""
-    a, b = cluster.api(0, "reads"), cluster.api(1, "reads")
-    for n in range(1, 6):
-        ticket = httpx.post(f"{a}/tickets", json={"service": "B"}).json()["ticket"]
-        if cluster.engine == "postgresql":
-            assert httpx.get(f"{b}/tickets/{ticket}").status_code == 200
-            assert len(httpx.get(f"{b}/state").json()["services"][1]["tickets"]) == n
-    opened = httpx.post(f"{b}/counters/3/open").json()
-    assert opened["seq"] == len(cluster.stored("reads")[1]) == 7  # B decided on A's history: config, 5 tickets, open
-    assert len(httpx.get(f"{b}/state").json()["services"][1]["tickets"]) == 5
+    with cluster.client(0, "reads") as a, cluster.client(1, "reads") as b:
+        for n in range(1, 6):
+            ticket = a.post("/tickets", json={"service": "B"}).json()["ticket"]
+            if cluster.engine == "postgresql":
+                assert b.get(f"/tickets/{ticket}").status_code == 200
+                assert len(b.get("/state").json()["services"][1]["tickets"]) == n
+        opened = b.post("/counters/3/open").json()
+        assert opened["seq"] == len(cluster.stored("reads")[1]) == 7  # B decided on A's history: config, 5 tickets, open
+        assert len(b.get("/state").json()["services"][1]["tickets"]) == 5

@@ -17,7 +17,7 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 @pytest.fixture
 def store(tmp_path):
     s = Store(database_url(tmp_path) or f"sqlite:///{tmp_path / 'branchq.db'}")
-    s.create_all()
+    s.migrate()
     yield s
     s.close()
 

@@ -60,9 +60,8 @@ def _run(action):  # type: ignore[no-untyped-def]
     def run(args: argparse.Namespace) -> int:
         store = Store(Settings().db_url)
         try:
-            store.create_all()
+            store.migrate()
             accounts = Accounts(store.engine, SystemClock(UTC).now)  # type: ignore[arg-type]
-            accounts.create_all()
             action(args, accounts)
         except BranchError as exc:
             print(f"branchq: {exc.message}", file=sys.stderr)

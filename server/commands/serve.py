@@ -75,9 +75,8 @@ def _accounts_at_start(settings: Settings, base: str, demo: bool) -> None:
         return
     store = Store(settings.db_url)
     try:
-        store.create_all()
+        store.migrate()
         accounts = Accounts(store.engine, SystemClock(UTC).now)  # type: ignore[arg-type]
-        accounts.create_all()
         if not accounts.users():
             print("\nNo users yet: everything but the public ticket page needs a sign-in or a device token.\n"
                   "  Create the first admin:  branchq users add NAME --role admin\n"

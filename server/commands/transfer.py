@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     store = Store(Settings().db_url)
     try:
-        store.create_all()
+        store.migrate()
         lines = (with_actor(payload, actor) for _, actor, payload in store.audit(args.branch))
         if args.out == "-":
             n = _write(lines, sys.stdout)
@@ -73,7 +73,7 @@ def run_import(args: argparse.Namespace) -> int:
         return 2
     store = Store(settings.db_url)
     try:
-        store.create_all()
+        store.migrate()
         svc = BranchService(config, store, None, SystemClock(config.tz))
         svc.load()
         result = asyncio.run(svc.import_log(data.splitlines()))
