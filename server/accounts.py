@@ -23,7 +23,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import Field, SQLModel
 
 from server.core.access import DEVICES, PEOPLE, Principal, Role
@@ -34,6 +34,7 @@ TOKEN_CACHE_S = 10.0
 # where argon2-cffi's default profile (64 MiB, 3 passes, 4 lanes) took ~0.7 s.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 SESSION_PREFIX, DEVICE_PREFIX = "bqs_", "bqd_"
+SESSIONS_KEPT = timedelta(days=7)  # after expiry, then deleted at the next sign-in
 ALL_BRANCHES = "*"
 
 
@@ -199,6 +200,8 @@ class Accounts:
         with self.engine.begin() as conn:
             if conn.execute(select(USERS.c.name).where(USERS.c.name == name)).first() is None:
                 raise NotFound(f"No user named '{name}'.")
+            # Sessions long over are of no use to anyone: the table holds about a week of sign-ins.
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.expires_at < now - SESSIONS_KEPT))
             conn.execute(insert(SESSIONS), {"id": sid, "token_hash": digest(token), "user": name,
                                             "created_at": now, "expires_at": expires})
         return Issued(token, sid, expires)

@@ -280,3 +280,19 @@ def test_simulator_reports_need_a_manager(tmp_path, clock):
         assert (r.status_code, r.headers["location"]) == (303, "/login?next=%2Freports%2F")
         assert c.get("/reports/", headers=auth(c, "display")).status_code == 403
         assert "report" in c.get("/reports/", headers=auth(c, "manager")).text
+
+
+def test_sessions_long_expired_are_deleted_at_the_next_sign_in(tmp_path, clock):
+    """A week after expiry a session's row goes at the next sign-in; a live one stays."""
+    from sqlalchemy import func, select
+
+    from server.accounts import SESSIONS
+
+    with client(tmp_path, clock, role=None, session_hours=8) as c:
+        old = token(c, "teller", name="li")
+        clock.advance(days=8)
+        fresh = token(c, "teller", name="wu")
+        with c.app.state.accounts.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(SESSIONS)).scalar() == 1
+        assert c.get("/api/v1/session", headers=bearer(fresh)).status_code == 200
+        assert c.get("/api/v1/session", headers=bearer(old)).json()["message"].startswith("Unknown session")
