@@ -70,6 +70,8 @@ async def feed(ws: WebSocket, branch: str, since: int | None = None,
             if not task.cancelled() and task.exception() is not None:
                 log.error("screen feed of branch %s failed", branch, exc_info=task.exception())
                 await _close_quietly(ws, 1011)
+            elif not task.cancelled() and isinstance(task.result(), str):  # its token stopped working
+                await _close_quietly(ws, 4401, task.result())
     finally:
         hub.unsubscribe(sub)
         registry.remove(screen)
@@ -145,11 +147,13 @@ async def _send(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen, fir
         await _close_quietly(ws)
 
 
-async def _receive(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen) -> None:
+async def _receive(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen) -> str | None:
     """Hello and ping from the screen; anything else is ignored.
 
     A pong goes through the screen's own queue, so only the sender task ever
-    writes to the socket.
+    writes to the socket. Each ping also re-checks the screen's credentials: a
+    revoked or expired token ends the feed (the reason is returned, and the
+    socket closed with 4401) instead of streaming until the next reconnect.
     """
     while True:
         try:
@@ -162,6 +166,10 @@ async def _receive(ws: WebSocket, svc: BranchService, sub: Any, screen: Screen) 
             screen.kind = str(msg.get("screen") or "unknown")[:32]
             screen.id = str(msg["id"])[:64] if msg.get("id") is not None else None
         elif msg.get("type") == "ping":
+            try:
+                await principal_of(ws, allow_query=True)  # cached: no database read per ping
+            except NotSignedIn as exc:
+                return exc.message
             with contextlib.suppress(asyncio.QueueFull):  # a full queue resyncs anyway
                 sub.queue.put_nowait((None, json.dumps({"type": "pong", "seq": svc.state.seq})))
 

@@ -296,3 +296,19 @@ def test_sessions_long_expired_are_deleted_at_the_next_sign_in(tmp_path, clock):
             assert conn.execute(select(func.count()).select_from(SESSIONS)).scalar() == 1
         assert c.get("/api/v1/session", headers=bearer(fresh)).status_code == 200
         assert c.get("/api/v1/session", headers=bearer(old)).json()["message"].startswith("Unknown session")
+
+
+def test_a_screen_whose_token_is_revoked_is_cut_off_at_its_next_ping(c):
+    """A connected lobby keeps its feed until its token is revoked; its next heartbeat closes the socket
+    with 4401 and the reason."""
+    manager = auth(c, "manager")
+    lobby = c.post(f"{API}/devices", json={"id": "lobby-1", "role": "display"}, headers=manager).json()["token"]
+    with c.websocket_connect(f"{WS}?token={lobby}") as ws:
+        assert json.loads(ws.receive_text())["type"] == "snapshot"
+        ws.send_text(json.dumps({"type": "ping"}))
+        assert json.loads(ws.receive_text())["type"] == "pong"
+        assert c.delete(f"{API}/devices/lobby-1", headers=manager).status_code == 204
+        ws.send_text(json.dumps({"type": "ping"}))
+        with pytest.raises(WebSocketDisconnect) as cut:
+            ws.receive_text()
+    assert cut.value.code == 4401 and cut.value.reason.startswith("This device token was revoked")
