@@ -209,6 +209,7 @@ class BranchModel:
     _last_ts: datetime | None = None
     recent_services: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=400)))
     _pools: dict[str, np.ndarray] = field(default_factory=dict)
+    _sorted: dict[str, np.ndarray] = field(default_factory=dict)
     _freed: dict[str, datetime] = field(default_factory=dict)  # counter -> when it last became free
     _resid_sq: float = 0.0
     _resid_n: int = 0
@@ -234,6 +235,16 @@ class BranchModel:
             if recent is None or len(recent) < POOL_MIN:
                 return None
             pool = self._pools[service] = np.fromiter(recent, float, len(recent))
+        return pool
+
+    def sorted_pool(self, service: str) -> np.ndarray | None:
+        """The class's recent durations in increasing order (the remainder of a long transaction is drawn from the tail)."""
+        pool = self._sorted.get(service)
+        if pool is None:
+            recent = self.service_pool(service)
+            if recent is None:
+                return None
+            pool = self._sorted[service] = np.sort(recent)
         return pool
 
     def speed(self, counter: str) -> float:
@@ -345,6 +356,7 @@ class BranchModel:
         self.branch_service.add(seconds)
         self.recent_services[t.service].append(seconds)
         self._pools.pop(t.service, None)
+        self._sorted.pop(t.service, None)
         resid = self.counter_resid[ev.counter]
         r = math.log(max(seconds, 1.0)) - norm.mu
         resid[0] += r

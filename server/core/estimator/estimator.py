@@ -164,10 +164,12 @@ class Estimator:
 
     def _wait(self, key: str, service: str, ahead: int, raw: Raw, p_soon: float, layout: Layout,
               state: BranchState, now: datetime) -> WaitEstimate:
-        notes = layout.notes.get(service)
-        if notes is None:
-            notes = layout.notes[service] = _notes(state, service, layout, now)
-        why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
+        why_zh = why_en = ""
+        if self.joins:  # the screens' explainer (the evaluation reads numbers only)
+            notes = layout.notes.get(service)
+            if notes is None:
+                notes = layout.notes[service] = _notes(state, service, layout, now)
+            why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
         if not layout.available[service]:
             u = texts.UNAVAILABLE
             return WaitEstimate(math.nan, math.nan, math.nan, u.zh, u.en, False, why_zh, why_en, 0.0)

@@ -52,6 +52,20 @@ def policy_score(preference: list[list[int]], priority: np.ndarray, n_services: 
     return score
 
 
+def arrivals_matter(score: np.ndarray, waiting: np.ndarray) -> np.ndarray:
+    """[S] whether a lane's future arrivals can be called before some ticket already waiting.
+
+    Tickets already waiting are always there, so a counter calls arrivals of a lane
+    only once every lane it ranks higher is empty; arrivals join behind their own
+    lane's tickets. So arrivals of a lane that every counter serving it ranks below
+    all its other lanes with people waiting change nobody's wait: not drawing them
+    (in a one-class call centre: nearly all arrivals) saves most of the work.
+    """
+    served = score > -np.inf
+    lowest = np.where(served & waiting[None, :], score, np.inf).min(axis=1)  # [K] lowest-ranked lane with people
+    return (served & (score > lowest[:, None])).any(axis=0)
+
+
 def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
     """Call times [R, sum Q] (seconds from now; inf = not called within the horizon) of each existing ticket."""
     lanes, R = plan.lanes, plan.free_at.shape[0]
@@ -82,9 +96,8 @@ def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
     col_f = np.tile(np.where(col >= 0, col, n_out), R) + np.repeat(np.arange(R) * (n_out + 1), width)
 
     rows = np.arange(R)
-    base = rows[:, None] * width + off[None, :]  # [R, S] flat index of each lane's start
-    p = np.zeros((R, S), dtype=np.int64)
-    p_f = p.ravel()
+    head = rows[:, None] * width + off[None, :]  # [R, S] flat index of each lane's next ticket
+    head_f = head.ravel()
     rows_s = rows * S
     free = plan.free_at.copy()
     free_f = free.ravel()
@@ -94,37 +107,40 @@ def simulate(plan: Plan, max_steps: int | None = None) -> np.ndarray:
     served = score > -np.inf
     # Lanes no counter can ever reach would keep the loop going to the horizon for nothing.
     reachable = (served & np.isfinite(plan.free_at).any(axis=0)[:, None]).any(axis=0)
-    need = np.where(reachable, q, 0)
+    done_at = head + np.where(reachable, q, 0)  # a lane's head here: its waiting tickets are all called
     steps = max_steps or int(3 * n_out + 40 * K + 200)
     closes = plan.closes_at if plan.closes_at is not None else np.full(K, NEVER)
     reopens = plan.reopens_at if plan.reopens_at is not None else np.full(K, NEVER)
     scheduled = bool(np.isfinite(closes).any())
     dummy = rows * (n_out + 1) + n_out
-    t_col = np.empty((R, 1))
+    abandon = bool(np.isfinite(leave).any())
     for step in range(steps):
         k = free.argmin(axis=1)
         kf = rows_k + k
         t = free_f.take(kf)
-        t_col[:, 0] = t
-        idx = base + p
-        head_t = avail_f.take(idx)  # [R, S] when each lane's head is (or will be) there
+        t_col = t[:, None]
+        head_t = avail_f.take(head)  # [R, S] when each lane's head is (or will be) there
         ready = np.where(head_t <= t_col, score.take(k, axis=0), -np.inf)
         pick = ready.argmax(axis=1)
         sel = rows_s + pick
-        has = (ready.take(sel) > -np.inf) & (t < horizon)
-        flat = idx.take(sel)
-        calls_f[np.where(has, col_f.take(flat), dummy)] = t
-        # Left before being called: the counter calls the next at once.
-        busy = np.where(leave_f.take(flat) < t, 0.0, occ_f.take(flat) * speed.take(k))
+        has = ready.take(sel) > -np.inf
+        if t.max() >= horizon:
+            has &= t < horizon
+        flat = head_f.take(sel)
+        busy = occ_f.take(flat) * speed.take(k)
+        if abandon:  # left before being called: the counter calls the next at once
+            busy[leave_f.take(flat) < t] = 0.0
         if has.all():
+            calls_f[col_f.take(flat)] = t
             free_f[kf] = t + busy
         else:  # with nobody there yet, the counter waits for the next arrival at one of its lanes
+            calls_f[np.where(has, col_f.take(flat), dummy)] = t
             nxt = np.where(served.take(k, axis=0) & (head_t > t_col), head_t, NEVER).min(axis=1)
             free_f[kf] = np.where(has, t + busy, np.where(t < horizon, nxt, NEVER))
         if scheduled:  # a counter due to close calls nobody until it reopens
             nf = free_f.take(kf)
             free_f[kf] = np.where(nf >= closes.take(k), np.maximum(nf, reopens.take(k)), nf)
-        p_f[sel] += has
-        if step % 4 == 3 and ((p >= need).all(axis=1) | (free.min(axis=1) >= horizon)).all():
+        head_f[sel] += has
+        if step % 4 == 3 and ((head >= done_at).all(axis=1) | (free.min(axis=1) >= horizon)).all():
             break
     return calls[:, :n_out]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..state import BranchState, CounterState, CounterStatus
 from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
-from .forward import Lane, Plan, policy_score
+from .forward import Lane, Plan, arrivals_matter, policy_score
 from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
@@ -65,7 +65,9 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
     speed = np.array([model.speed(c.id) for c in counters])
     horizon = _arrival_horizon(state, model, services, free_at)
     tickets = [[t.number for t in state.waiting(s)] for s in services]
-    lanes = _lanes(services, tickets, state, model, now, rng, reps, horizon, joins)
+    has_people = np.array([len(w) > 0 or joins for w in tickets], dtype=bool)
+    matter = arrivals_matter(score, has_people) if counters else np.zeros(len(services), dtype=bool)
+    lanes = _lanes(services, tickets, state, model, now, rng, reps, horizon, joins, matter)
     columns, join, col = {}, {}, 0
     for s, waiting in zip(services, tickets, strict=True):
         for n in waiting:
@@ -118,29 +120,32 @@ def _arrival_horizon(state: BranchState, model: BranchModel, services: list[str]
 
 
 def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, model: BranchModel, now: datetime,
-           rng: np.random.Generator, reps: int, horizon: float, joins: bool) -> list[Lane]:
-    """Every service's line: existing tickets (plus the 'join now' one), then the arrivals to come.
+           rng: np.random.Generator, reps: int, horizon: float, joins: bool, matter: np.ndarray) -> list[Lane]:
+    """Every service's line: existing tickets (plus the 'join now' one), then the arrivals that matter.
 
     All lanes' service times, wrap-ups, no-shows and patience are drawn in one go
     (a few large numpy calls instead of many small ones: this runs on every event).
     """
     extra = 1 if joins else 0
-    arrivals = [_arrivals(model.arrival_rates(s), state, now, rng, reps, horizon) for s in services]
+    arrivals = [_arrivals(model.arrival_rates(s), state, now, rng, reps, horizon) if matter[i]
+                else np.full((reps, 0), np.inf) for i, s in enumerate(services)]
     sizes = np.array([len(w) + extra + a.shape[1] for w, a in zip(tickets, arrivals, strict=True)], dtype=int)
-    dists = [model.service_dist(s) for s in services]
 
     def per_column(values: list[float]) -> np.ndarray:
         return np.repeat(np.array(values, dtype=float), sizes)
 
     total = int(sizes.sum())
-    busy = np.exp(per_column([d.mu for d in dists]) + per_column([d.sigma for d in dists])
-                  * rng.standard_normal((reps, total)))
+    busy = np.empty((reps, total))
     start = 0
-    for s, size in zip(services, sizes, strict=True):  # enough history: resample it, whatever its shape
-        pool = model.service_pool(s)
-        if pool is not None and size:
-            busy[:, start:start + size] = pool[rng.integers(len(pool), size=(reps, int(size)))]
-        start += int(size)
+    for s, size in zip(services, sizes.tolist(), strict=True):
+        if size:  # with enough history, resample it (whatever its shape); else the fitted lognormal
+            pool = model.service_pool(s)
+            if pool is not None:
+                busy[:, start:start + size] = pool.take(rng.integers(len(pool), size=(reps, size)))
+            else:
+                d = model.service_dist(s)
+                busy[:, start:start + size] = np.exp(d.mu + d.sigma * rng.standard_normal((reps, size)))
+        start += size
     busy += model.mean_call_delay()
     u = rng.random((reps, total))  # low u: a wrap-up follows; high u: a no-show (the two never meet)
     wrap = u < per_column([model.wrapup_p(s) for s in services])
@@ -148,9 +153,12 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
     busy[u > 1.0 - per_column([model.noshow_p(s) for s in services])] = model.mean_noshow_delay()
-    theta = per_column([model.abandon_rate(s) for s in services])
-    with np.errstate(divide="ignore"):
-        leave = rng.exponential(1.0, (reps, total)) / theta  # theta 0: never leaves (inf)
+    rates = [model.abandon_rate(s) for s in services]
+    if any(rates):
+        with np.errstate(divide="ignore"):
+            leave = rng.exponential(1.0, (reps, total)) / per_column(rates)  # theta 0: never leaves (inf)
+    else:
+        leave = np.full((reps, total), np.inf)
     lanes, start = [], 0
     for waiting, arr, size in zip(tickets, arrivals, sizes, strict=True):
         q = len(waiting) + extra
@@ -209,18 +217,40 @@ def _serving_remaining(counters: list[CounterState], state: BranchState, model: 
     mu, sigma, e = np.array(mus), np.array(sigmas), np.array(elapsed)
     z = -fast_ppf(np.array(tails) * (1.0 - rng.random((reps, len(counters)))))
     busy = np.maximum(np.exp(mu + sigma * z) - e, 0.0)
-    for j, c in enumerate(counters):  # with enough history, the class's own durations beyond the elapsed time
-        pool = model.service_pool(state.tickets[c.ticket].service)  # type: ignore[index]
-        if pool is not None:
-            longer = pool * model.speed(c.id)
-            longer = longer[longer > e[j]]
-            if len(longer) >= POOL_TAIL_MIN:
-                busy[:, j] = rng.choice(longer, reps) - e[j]
+    _resample_tails(busy, counters, e, state, model, rng)
     wrap = rng.random((reps, len(counters))) < np.array(wrap_p)
     k = int(wrap.sum())
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
     return busy
+
+
+def _resample_tails(busy: np.ndarray, counters: list[CounterState], elapsed: np.ndarray, state: BranchState,
+                    model: BranchModel, rng: np.random.Generator) -> None:
+    """With enough history, a transaction's remainder is drawn from the class's own durations beyond the elapsed time.
+
+    Each class's durations are kept sorted, so "the ones longer than the elapsed time" is the
+    sorted pool's tail from one binary search; all counters are drawn together.
+    """
+    cols, pools, starts, lengths, speeds = [], [], [], [], []
+    offset = 0
+    for j, c in enumerate(counters):
+        pool = model.sorted_pool(state.tickets[c.ticket].service)  # type: ignore[index]
+        if pool is None:
+            continue
+        v = model.speed(c.id)
+        first = int(np.searchsorted(pool, elapsed[j] / v, side="right"))
+        if len(pool) - first >= POOL_TAIL_MIN:
+            cols.append(j)
+            pools.append(pool)
+            starts.append(offset + first)
+            lengths.append(len(pool) - first)
+            speeds.append(v)
+            offset += len(pool)
+    if not cols:
+        return
+    pick = np.array(starts) + (rng.random((busy.shape[0], len(cols))) * np.array(lengths)).astype(np.int64)
+    busy[:, cols] = np.concatenate(pools).take(pick) * np.array(speeds) - elapsed[cols]
 
 
 def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datetime,
