@@ -1,11 +1,16 @@
-"""The estimator's cheaper paths give the same answers."""
+"""The estimator's cheaper paths give the same answers, calibration steers every group, recomputes leave no garbage."""
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 
+from server.core.config import load_config
+from server.core.estimator import Estimator, make_estimator
+from server.core.estimator.calibration import AT_ONCE, Calibrator, ahead_bucket, bucket_group
 from server.core.estimator.distributions import BranchModel
 from server.core.estimator.forward import Lane, Plan, arrivals_matter, policy_score, simulate
 from server.core.estimator.snapshot import _resample_tails
@@ -14,6 +19,7 @@ from server.core.state import BranchState
 
 TZ = timezone(timedelta(hours=8))
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
+DEMO = Path(__file__).resolve().parent.parent / "server" / "branches" / "demo.toml"
 
 
 def _lane(rng: np.random.Generator, reps: int, waiting: int, arrivals: int) -> Lane:
@@ -56,3 +62,72 @@ def test_long_transactions_are_resampled_from_the_longer_past_ones():
     assert (busy > 0).all()
     assert np.isin(np.round(total, 6), np.round(durations[durations > 600.0], 6)).all()
     assert len(np.unique(total)) > 10  # drawn from the tail, not one value
+
+
+def test_calibration_steers_a_group_with_many_certain_zeros_to_80_percent():
+    """Where most tickets are called at once (always covered), the others' range starts later so the group covers ~80%."""
+    rng = np.random.default_rng(9)
+    cal = Calibrator()
+    assert bucket_group(AT_ONCE) == bucket_group(ahead_bucket(0)) == "0" and bucket_group(ahead_bucket(8)) == "6+"
+    covered, late, n = 0, 0, 0
+    for i in range(6000):
+        if rng.random() < 0.6:  # called at once: wait zero, predicted zero
+            bucket, raw, actual = AT_ONCE, (0.0, 0.0, 0.0), 0.0
+        else:  # waits for a counter to free up: the raw interval is the truth's
+            bucket, raw, actual = ahead_bucket(0), (20.0, 90.0, 250.0), float(rng.gamma(2.0, 55.0))
+        scale = raw[2] - raw[0] + 60.0
+        low, _, high = cal.apply(bucket, raw, scale)
+        if i >= 3000:
+            n += 1
+            covered += low <= actual <= high
+            late += actual > high + 120.0
+        cal.learn(bucket, raw, scale, actual)
+    assert 0.75 <= covered / n <= 0.85
+    assert late / n <= 0.05
+
+
+def test_calibration_raises_the_high_end_when_late_misses_pile_up():
+    """When waits grow faster than the recent errors say (a drifting day), the high end's level rises and late misses stay rare."""
+    rng = np.random.default_rng(3)
+    cal = Calibrator()
+    late = 0
+    for i in range(4000):
+        raw = (60.0, 300.0, 600.0)
+        actual = float(rng.lognormal(np.log(300.0), 0.6)) * (1.0 + i / 800.0)  # longer and longer
+        if i >= 2000:
+            late += actual > cal.apply("3-5", raw, 600.0)[2] + 120.0
+        cal.learn("3-5", raw, 600.0, actual)
+    assert cal._levels["3-5"].high > 0.96
+    assert late / 2000 <= 0.05
+
+
+def test_kiosk_with_nobody_waiting_and_one_busy_counter_is_a_short_range():
+    """Demo branch, one counter serving an A customer for a few minutes, nobody waiting: the kiosk offers minutes, not an hour."""
+    cfg = load_config(DEMO)
+    st, est = BranchState(), make_estimator(cfg)
+    for ev in (event(T0, "branch_config", **cfg.event_fields()), event(T0, "counter_opened", counter="1"),
+               event(T0, "ticket_issued", ticket="A001", service="A"), event(T0, "called", ticket="A001", counter="1"),
+               event(T0, "service_started", ticket="A001", counter="1")):
+        st.apply(ev)
+        est.observe(ev, st)
+    for minutes in (1, 4, 9):
+        w = est.estimate(st, T0 + timedelta(minutes=minutes)).join["A"]
+        assert w.available and w.high_s is not None and w.high_s < 3600
+        assert "小时" not in w.text_zh
+
+
+def test_a_recompute_leaves_nothing_for_the_cyclic_garbage_collector():
+    """Estimates build no reference cycles, so recomputing on every event adds no work for the GC's full collections."""
+    cfg = load_config(DEMO)
+    st, est = BranchState(), Estimator(cfg, np.random.default_rng(1))
+    evs = [event(T0, "branch_config", **cfg.event_fields())] + [event(T0, "counter_opened", counter=c.id)
+                                                               for c in cfg.counters]
+    evs += [event(T0 + timedelta(seconds=i), "ticket_issued", ticket=f"A{i:03d}", service="A") for i in range(1, 40)]
+    for ev in evs:
+        st.apply(ev)
+        est.observe(ev, st)
+    est.estimate(st, T0 + timedelta(minutes=1))
+    gc.collect()
+    for i in range(10):
+        est.estimate(st, T0 + timedelta(minutes=2 + i))
+    assert gc.collect() == 0

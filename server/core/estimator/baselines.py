@@ -38,8 +38,9 @@ class Baselines:
     recent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=20)))
     abandons: int = 0
     exposure: float = 0.0
-    cal: dict[str, Calibrator] = field(default_factory=lambda: {
-        n: Calibrator(shift_point=False) for n in (*WAIT_BASELINES, *SERVICE_BASELINES)})  # same steering as ours
+    cal: dict[str, Calibrator] = field(default_factory=lambda: {  # the same steering as ours
+        **{n: Calibrator(shift_point=False) for n in WAIT_BASELINES},
+        **{n: Calibrator(SERVICE_TARGETS, 400, shift_point=False, late_cap=None, group=str) for n in SERVICE_BASELINES}})
     _pending: dict[tuple[str, datetime], tuple[str, dict[str, float]]] = field(default_factory=dict)
     _pending_service: dict[tuple[str, datetime], dict[str, float]] = field(default_factory=dict)
 

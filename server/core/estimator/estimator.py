@@ -22,13 +22,12 @@ from ..events import Event
 from ..policy import service_to_call
 from ..state import BranchState, CounterStatus, TicketStatus
 from . import texts
-from .calibration import SERVICE_TARGETS, Calibrator, ahead_bucket
+from .calibration import AT_ONCE, SERVICE_TARGETS, Calibrator, ahead_bucket
 from .distributions import BranchModel, Defaults
 from .forward import simulate
 from .schedule import CounterSchedule
 from .snapshot import HORIZON_S, Layout, _away, build, counter_services, services_of
 
-AT_ONCE = "now"  # calibration bucket of tickets being called at once
 SOON_S = 180.0  # "turn soon": called within three minutes
 REUSE_S = 15.0  # the same state this recently simulated is reused (server refreshes, repeated reads)
 
@@ -57,7 +56,7 @@ class Estimator:
         # however often and whenever the screens asked before.
         self.seed = int((rng or np.random.default_rng(0)).integers(2**62))
         self.wait_cal = Calibrator()
-        self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400)
+        self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400, late_cap=None, group=str)  # per class
         self._first: dict[tuple[str, datetime], Raw] = {}
         self._service_raw: dict[tuple[str, datetime], Raw] = {}
         self._shown: dict[str, texts.Shown] = {}

@@ -26,11 +26,11 @@ from ..estimates import Estimates
 from ..events import Event, event, format_ts, parse_event
 from ..state import BranchState, TicketStatus
 from .baselines import SERVICE_BASELINES, WAIT_BASELINES, Baselines
+from .calibration import report_group
 from .distributions import local_hour
 from .estimator import Estimator
 
 OURS = "branchq"
-AHEAD_BUCKETS = (("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6+", 6, 10**9))
 
 
 @dataclass
@@ -234,7 +234,7 @@ def report(replay: Replay) -> dict[str, Any]:
     waited = [c for c in scored if c.wait > 1.0]  # a free counter called the rest at once: trivially covered
     out["wait_waited"] = {n: interval_metrics(np.array([c.preds[n] for c in waited]).reshape(-1, 3),
                                               np.array([c.wait for c in waited])) for n in names}
-    out["by_ahead"] = {n: _grouped(scored, actual, n, lambda c: _ahead_label(c.ahead)) for n in names}
+    out["by_ahead"] = {n: _grouped(scored, actual, n, lambda c: report_group(c.ahead)) for n in names}
     out["by_class"] = {n: _grouped(scored, actual, n, lambda c: c.service) for n in names}
     out["by_hour"] = {n: _grouped(scored, actual, n, lambda c: f"{c.hour:02d}") for n in names}
     svc = replay.services
@@ -254,10 +254,6 @@ def _grouped(scored: list[Case], actual: np.ndarray, name: str, key: Callable[[C
         m = interval_metrics(pred, actual[idx])
         out[g] = {k: m[k] for k in ("n", "MAE", "coverage", "late2")}
     return out
-
-
-def _ahead_label(ahead: int) -> str:
-    return next(label for label, lo, hi in AHEAD_BUCKETS if lo <= ahead <= hi)
 
 
 def replay_lines(lines: Iterable[str | bytes], estimator: Estimator,
