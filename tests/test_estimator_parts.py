@@ -101,6 +101,19 @@ def test_calibration_raises_the_high_end_when_late_misses_pile_up():
     assert late / 2000 <= 0.05
 
 
+def test_no_counter_gives_no_number_at_all():
+    """A class no open counter serves gets None, not NaN, for every number: the screens show the sentence instead."""
+    cfg = load_config(DEMO)
+    st, est = BranchState(), make_estimator(cfg)
+    for ev in (event(T0, "branch_config", **cfg.event_fields()), event(T0, "counter_opened", counter="1"),
+               event(T0, "ticket_issued", ticket="C001", service="C")):
+        st.apply(ev)
+        est.observe(ev, st)
+    w = est.estimate(st, T0 + timedelta(minutes=1)).waits["C001"]
+    assert (w.expected_s, w.low_s, w.high_s, w.available) == (None, None, None, False)
+    assert w.text_zh == "暂无窗口办理此业务"
+
+
 def test_kiosk_with_nobody_waiting_and_one_busy_counter_is_a_short_range():
     """Demo branch, one counter serving an A customer for a few minutes, nobody waiting: the kiosk offers minutes, not an hour."""
     cfg = load_config(DEMO)

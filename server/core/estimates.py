@@ -18,9 +18,9 @@ from .state import BranchState
 class Range:
     """A predictive interval and its point, plus the texts shown to people."""
 
-    expected_s: float
-    low_s: float
-    high_s: float
+    expected_s: float | None  # None (all three): no counter serves it, so there is no number to give
+    low_s: float | None
+    high_s: float | None
     text_zh: str  # e.g. "约需15–20分钟", "即将叫号", "暂无窗口办理此业务"
     text_en: str  # e.g. "About 15–20 min"
     available: bool = True  # False: no open counter serves it (no number is made up)

@@ -147,7 +147,7 @@ def estimate_dict(e: Range | None) -> dict[str, Any] | None:
     for k in ("expected_s", "low_s", "high_s"):
         # NaN/inf (e.g. "no counter serves it") is not JSON: a browser's JSON.parse rejects
         # the whole message, and the screen would silently stop updating.
-        d[k] = round(d[k], 1) if math.isfinite(d[k]) else None
+        d[k] = round(d[k], 1) if d[k] is not None and math.isfinite(d[k]) else None
     if not math.isfinite(d.get("p_soon", 0.0)):
         d["p_soon"] = 0.0
     return d

@@ -171,7 +171,7 @@ class Estimator:
             why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
         if not layout.available[service]:
             u = texts.UNAVAILABLE
-            return WaitEstimate(math.nan, math.nan, math.nan, u.zh, u.en, False, why_zh, why_en, 0.0)
+            return WaitEstimate(None, None, None, u.zh, u.en, False, why_zh, why_en, 0.0)  # no made-up number
         low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
         shown = texts.wait_text(low, high, self._shown.get(key))
         self._shown[key] = shown
