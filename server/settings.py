@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Where commits run: one dedicated thread (the event loop stays free; default)
     # or on the loop itself (no hand-off; bench/server.py compares the two).
     writer: Literal["thread", "loop"] = "thread"
+    # PostgreSQL only: commits of different branches run on this many threads, each with its own
+    # connection, so the database groups their fsyncs (a branch's own actions stay one at a time).
+    pg_writer_threads: int = Field(default=4, ge=1, le=32)
 
     @property
     def db_url(self) -> str:
