@@ -10,8 +10,8 @@ minimises). The window makes it adaptive (queues drift through the day).
 Which quantiles is steered per *report group* (the people-ahead buckets the
 evaluation scores: 0, 1-2, 3-5, 6+), by adaptive conformal steps:
 - the high end starts at the 95% level (late misses are the ones customers
-  resent) and is raised whenever misses by more than `late_margin` seconds
-  run above `late_cap`;
+  resent) and is raised whenever misses above it run above 5%, or misses by
+  more than `late_margin` seconds above `late_cap`;
 - the low end's level moves so that the group's coverage settles at 80%.
   Where many waits are certain zeros (a free counter calls at once: any range
   from 0 covers them) the low end of the others rises, so the 20% of misses
@@ -147,7 +147,9 @@ class Calibrator:
         """
         if self.late_cap is not None:
             late = 1.0 if actual > high + self.late_margin else 0.0
-            levels.high = min(max(levels.high + self.late_step * (late - self.late_cap), self.targets[2]), 0.995)
+            above = 1.0 if actual > high else 0.0
+            step = self.late_step * (late - self.late_cap) + self.step * (above - (1.0 - self.targets[2]))
+            levels.high = min(max(levels.high + step, self.targets[2]), 0.995)
         if self.coverage is not None:
             covered = 1.0 if low <= actual <= high else 0.0
             levels.low = min(max(levels.low + self.step * (covered - self.coverage), 0.0), levels.high - 0.2)
