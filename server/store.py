@@ -134,9 +134,9 @@ class Store:
         # and caught by SeqConflict). BranchService reads what others wrote
         # before each decision and each answer only when the store is shared.
         self.shared = not self._sqlite
-        self._shared_conn = _Kept()  # SQLite: one connection for every thread
+        self._one_conn = _Kept()  # SQLite: one connection for every thread
         self._per_thread = threading.local()  # PostgreSQL: one per thread
-        self._kept: list[_Kept] = [self._shared_conn]
+        self._kept: list[_Kept] = [self._one_conn]
         self._kept_lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -157,7 +157,7 @@ class Store:
     def _hot(self) -> _Kept:
         """The calling thread's kept connection slot (hold its lock while using it)."""
         if self._sqlite:
-            return self._shared_conn
+            return self._one_conn
         kept: _Kept | None = getattr(self._per_thread, "kept", None)
         if kept is None:
             kept = self._per_thread.kept = _Kept()
