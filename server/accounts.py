@@ -83,7 +83,7 @@ class DeviceRow(SQLModel, table=True):
 USERS = UserRow.__table__  # type: ignore[attr-defined]
 SESSIONS = SessionRow.__table__  # type: ignore[attr-defined]
 DEVICES_T = DeviceRow.__table__  # type: ignore[attr-defined]
-TABLES = [USERS, SESSIONS, DEVICES_T]
+TABLES = [USERS, SESSIONS, DEVICES_T]  # made by server/migrations (0003_accounts)
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,6 @@ class Accounts:
         self.hasher = hasher or HASHER
         self._cache: dict[str, tuple[float, Principal, datetime]] = {}
         self._lock = threading.Lock()
-
-    def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=TABLES)
 
     # ------------------------------------------------------------------ users
     def add_user(self, name: str, role: Role | str, branches: list[str] | None = None,
