@@ -30,16 +30,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from server.core.branch import ACTIONS, Branch, Decision
 from server.core.config import BranchConfig
-from server.core.errors import BranchError, IllegalAction, InvalidInput, LogError, NotFound
+from server.core.errors import IllegalAction, InvalidInput, LogError, NotFound
 from server.core.estimates import Estimates, EstimatorLike
-from server.core.events import Event, LogReader
+from server.core.events import Event, LogReader, format_ts
 from server.core.state import BranchState
 from server.core.view import branch_view, counter_view, service_view, ticket_view
 from server.hub import Hub
@@ -49,6 +49,7 @@ T = TypeVar("T")
 log = logging.getLogger("branchq")
 MAX_KEY_LENGTH = 128
 REMEMBERED_IN_MEMORY = 1000  # recent Idempotency-Keys answered without a database read
+IMPORT_CLOCK_SLACK = timedelta(minutes=5)  # a log from a machine whose clock runs a little fast is not refused
 ESTIMATES_MAX_AGE_S = 5.0  # without events, wait texts are recomputed at most this often
 CHECKPOINT_EVERY = 500  # stored events between state copies that a rollback starts from
 MAX_ATTEMPTS = 50  # an action lost to other writers this often is answered 503 ...
@@ -493,7 +494,7 @@ class BranchService:
                 await self._sync()  # the log goes after everything stored, whoever stored it
             except Exception as exc:
                 raise StorageUnavailable() from exc
-            probe = _fold_onto(self.state, parsed)
+            probe = _fold_onto(self.state, parsed, self.branch.now())
             first = self.state.seq + 1
             try:
                 await self._run(self.store.append, self.id, first, [ev for _, ev in parsed], actor, None)
@@ -531,22 +532,24 @@ class BranchService:
             raise
 
 
-def _fold_onto(state: BranchState, parsed: list[tuple[int, Event]]) -> BranchState:
-    """A copy of `state` with the log folded in, or LogError naming the first line that does not fit."""
+def _fold_onto(state: BranchState, parsed: list[tuple[int, Event]], now: datetime) -> BranchState:
+    """A copy of `state` with the log folded in, or LogError naming the first line that does not fit.
+
+    An event dated after `now` is refused: live actions would then be written
+    before it in time but after it in the log, and the business day could not
+    turn until the clock caught up with the file.
+    """
     probe = copy.deepcopy(state)
+    latest = now + IMPORT_CLOCK_SLACK
     number, first = parsed[0]
     if probe.last_ts is not None and first.ts < probe.last_ts:
         raise LogError(number, f"events out of order: {first.to_dict()['ts']} is before the branch's last "
                                "stored event; import only history that comes after it")
     for number, ev in parsed:
-        try:
-            probe.apply(ev)
-        except BranchError as exc:
-            raise LogError(number, exc.message) from None
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            # A field of the wrong type the reader lets through (e.g. "services": 5):
-            # still the file's fault, so it is named by line, never a 500.
-            raise LogError(number, f"'{ev.type}' has a field of the wrong type ({exc})") from None
+        if ev.ts > latest:
+            raise LogError(number, f"{ev.to_dict()['ts']} is in the future (the branch's clock says "
+                                   f"{format_ts(now)}); import only events that have happened")
+        probe.apply_line(number, ev)
     return probe
 
 

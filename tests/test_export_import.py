@@ -60,6 +60,7 @@ def test_cli_round_trip_gives_the_same_state(tmp_path, clock, monkeypatch, capsy
     use_data_dir(monkeypatch, tmp_path / "a")
     assert main(["export", "--out", str(out)]) == 0
     use_data_dir(monkeypatch, tmp_path / "b")
+    monkeypatch.setattr("server.commands.transfer.SystemClock", lambda tz: clock)  # the log is from the test's day
     assert main(["import", str(out)]) == 0
     assert f"imported {len(out.read_text().splitlines())} events" in capsys.readouterr().out
     with client(tmp_path / "b", clock) as c:
@@ -83,10 +84,10 @@ def test_cli_import_of_a_broken_file_stores_nothing(tmp_path, clock, monkeypatch
 
 def test_importing_another_setup_then_acting_records_ours_first(tmp_path, clock, demo_day_log):
     """After importing the shared demo day (another set-up), the next action re-records this branch's config."""
+    clock.set(clock.now().replace(hour=18))  # after the imported day's last event
     with client(tmp_path, clock) as c:
         r = c.post(f"{API}/events", content=demo_day_log.read_bytes())
         assert r.status_code == 200 and r.json()["imported"] == 1053
-        clock.set(clock.now().replace(hour=18))  # after the imported day's last event
         assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 201
         tail = [json.loads(line)["type"] for line in stored_events(c)[-2:]]
         assert tail == ["branch_config", "ticket_issued"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.core.errors import BranchError, LogError
+from server.core.errors import LogError
 from server.core.events import LogReader
 from server.core.state import BranchState
 from server.core.summary import Summary, unfinished
@@ -21,10 +21,7 @@ def replay(lines) -> tuple[BranchState, Summary, list[str]]:  # type: ignore[no-
     """Fold a log; LogError names the first line that is malformed or contradicts the history."""
     state, summary, reader = BranchState(), Summary(), LogReader()
     for number, ev in reader.read(lines):
-        try:
-            state.apply(ev)
-        except BranchError as exc:
-            raise LogError(number, exc.message) from None
+        state.apply_line(number, ev)
         summary.observe(ev, state)
     return state, summary, reader.warnings
 

@@ -80,10 +80,10 @@ def format_ts(ts: datetime) -> str:
     return ts.isoformat(timespec="milliseconds")
 
 
-def parse_ts(value: Any) -> datetime:
-    """Parse an ISO 8601 time that must carry its UTC offset."""
+def parse_ts(value: Any, name: str = "ts") -> datetime:
+    """Parse an ISO 8601 time that must carry its UTC offset (`name`: the field, for the error)."""
     if not isinstance(value, str):
-        raise ValueError("ts must be an ISO 8601 string")
+        raise ValueError(f"'{name}' must be an ISO 8601 time as a string, like 2026-11-28T09:00:03.120+08:00")
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
@@ -103,7 +103,7 @@ def parse_event(obj: Any) -> Event | None:
         raise ValueError("an event must be a JSON object")
     type_ = obj.get("type")
     if not isinstance(type_, str):
-        raise ValueError("missing 'type'")
+        raise ValueError("missing 'type'" if type_ is None else "'type' must be a string")
     ts = parse_ts(obj.get("ts"))
     if type_ not in REQUIRED:
         return None
@@ -114,7 +114,7 @@ def parse_event(obj: Any) -> Event | None:
         if key in obj and not isinstance(obj[key], str):
             raise ValueError(f"'{key}' must be a string")
     if "expected_return" in obj and obj["expected_return"] is not None:
-        parse_ts(obj["expected_return"])
+        parse_ts(obj["expected_return"], "expected_return")
     data = {k: v for k, v in obj.items() if k not in ("ts", "type")}
     return Event(ts, type_, data)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from .config import BranchConfig, Counter, Service, config_from_mapping
-from .errors import InconsistentEvent
+from .errors import BranchError, InconsistentEvent, LogError
 from .events import Event
 
 
@@ -133,6 +133,20 @@ class BranchState:
         for ev in events:
             self.apply(ev)
         return self
+
+    def apply_line(self, number: int, ev: Event) -> None:
+        """apply() for line `number` of a log file: whatever does not fit is a LogError naming the line.
+
+        The reader checks the form of the fields the core relies on; a field of
+        the wrong type it lets through (e.g. "services": 5) fails in a handler
+        and is still the file's fault, so it never escapes as a traceback.
+        """
+        try:
+            self.apply(ev)
+        except BranchError as exc:
+            raise LogError(number, exc.message) from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise LogError(number, f"'{ev.type}' has a field of the wrong type ({exc})") from None
 
     def apply(self, ev: Event) -> None:
         """Fold one event in, or raise InconsistentEvent and change nothing."""
