@@ -26,7 +26,7 @@ from server.core.errors import (
     NotSignedIn,
 )
 from server.ratelimit import RateLimited
-from server.service import StorageUnavailable
+from server.service import STORAGE_ERRORS, StorageUnavailable
 
 STATUS: dict[type[BranchError], int] = {
     NotSignedIn: 401,
@@ -47,6 +47,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BranchError, _branch_error)  # type: ignore[arg-type]
     app.add_exception_handler(StorageUnavailable, _storage)  # type: ignore[arg-type]
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
+    for error in STORAGE_ERRORS:  # a read outside BranchService (an export) that meets a down database
+        app.add_exception_handler(error, _database_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
 
@@ -67,6 +69,10 @@ async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
 async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
     return JSONResponse(error_body("storage_unavailable", exc.message, exc.message_zh), status_code=503,
                         headers={"Retry-After": "1"})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    return await _storage(request, StorageUnavailable())
 
 
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -25,6 +25,7 @@ import inspect
 import json
 import logging
 import pickle
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -35,9 +36,11 @@ from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from server.core.branch import ACTIONS, Branch, Decision
 from server.core.config import BranchConfig
-from server.core.errors import IllegalAction, InvalidInput, LogError, NotFound
+from server.core.errors import BranchError, IllegalAction, InvalidInput, LogError, NotFound
 from server.core.estimates import Estimates, EstimatorLike
 from server.core.events import Event, LogReader, format_ts
 from server.core.state import BranchState
@@ -57,12 +60,28 @@ RETRY_BUDGET_S = 3.0  # ... or once it has been retried this long
 
 
 class StorageUnavailable(Exception):
-    """The database refused a write; nothing of the action was applied (HTTP 503)."""
+    """The database refused a write or a read; nothing of the action was applied (HTTP 503)."""
 
-    def __init__(self, message: str = "Storage is unavailable; nothing was changed. Please try again.") -> None:
+    def __init__(self, message: str = "Storage unavailable, retrying: nothing was changed; "
+                                      "please try again in a moment.") -> None:
         super().__init__(message)
         self.message = message
-        self.message_zh = "存储暂不可用,本次操作未生效,请重试。"
+        self.message_zh = "存储暂不可用,正在重试: 本次操作未生效,请稍后再试。"
+
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What the database drivers raise when the database is down, locked, read-only or gone."""
+    errors: list[type[Exception]] = [sqlite3.Error, SQLAlchemyError]
+    try:
+        import psycopg  # only with the postgres extra
+    except ImportError:
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+STORAGE_ERRORS = _storage_errors()
 
 
 class SystemClock:
@@ -520,10 +539,15 @@ class BranchService:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking storage work on the writer thread, keeping the event loop free."""
         if self.writer is None:
-            return fn(*args)
+            try:
+                return fn(*args)
+            except STORAGE_ERRORS as exc:
+                raise StorageUnavailable() from exc
         done = asyncio.get_running_loop().run_in_executor(self.writer, partial(fn, *args))
         try:
             return await asyncio.shield(done)
+        except STORAGE_ERRORS as exc:  # a database down or locked is a 503 wherever it is met
+            raise StorageUnavailable() from exc
         except asyncio.CancelledError:
             # The commit goes on in its thread regardless: let it finish so the
             # state we applied and the store agree, then stop. (Its event is not
