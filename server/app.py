@@ -27,7 +27,7 @@ from server.core.clock import Clock
 from server.core.config import BranchConfig
 from server.core.estimates import EstimatorLike
 from server.hub import Hub
-from server.limits import BodyLimit
+from server.limits import BodyLimit, WebSocketCap
 from server.ratelimit import RateLimiter
 from server.screens import ScreenRegistry
 from server.service import BranchService, SystemClock, make_estimator
@@ -126,6 +126,7 @@ def create_app(
     pages.mount(app, FRONTEND_ROOT)
     app.mount("/reports", Guarded(screen_api.ReportFiles(settings.reports_dir), Permission.MANAGE), name="reports")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, large=settings.max_import_bytes)
+    app.add_middleware(WebSocketCap, per_address=settings.ws_max_per_address, total=settings.ws_max_total)
     web_security.install(app, settings.cors_origins)
     return app
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     max_import_bytes: int = 64 * 1024 * 1024  # a year of a busy branch is ~30 MB of JSONL
     ws_queue_size: int = 256  # messages a screen may fall behind before it is resynced
     ws_history: int = 1024  # recent messages kept per branch for ?since= resumes
+    ws_max_per_address: int = 50  # open WebSockets from one client address (a lobby has a handful of screens)
+    ws_max_total: int = 2000  # open WebSockets in all (each costs a queue and a send per event)
     refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
     estimate_delay_seconds: float = 0.3  # after a change, fresh estimates reach screens this much later
     day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out
