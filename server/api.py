@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,12 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.audit import audit_csv, check_range, event_lines
 from server.auth import Admin, CounterActor, Manager, MaybeSignedIn, SignedIn, Viewer
 from server.core.access import Permission, Principal, check
+from server.core.branch import ACTIONS
 from server.core.errors import NotFound, NotSignedIn
 from server.core.events import CHANNELS
 from server.core.view import ticket_page_view
 from server.service import Answer, BranchService
 
 router = APIRouter(prefix="/api/v1")
+# The schema lists the actions (docs and fuzzers see them); an unknown one is
+# still refused by the service with a sentence naming the allowed ones.
+ActionName = Annotated[str, Path(json_schema_extra={"enum": list(ACTIONS)})]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
@@ -128,7 +132,7 @@ async def ticket(svc: Service, ticket: str) -> dict[str, Any]:
 
 
 @router.post("/branches/{branch}/counters/{counter}/{action}", response_class=FastJSON)
-async def counter_action(who: CounterActor, svc: Service, counter: str, action: str,
+async def counter_action(who: CounterActor, svc: Service, counter: str, action: ActionName,
                          body: Annotated[CounterActionRequest | None, Body()] = None,
                          key: IdempotencyKey = None) -> FastJSON:
     params = body.model_dump(exclude_none=True) if body is not None else {}

@@ -49,7 +49,7 @@ def server(tmp_path):
 
 
 def _kiosk(server: Server, service: str, acked: Acknowledged, stop: threading.Event) -> None:
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         while not stop.is_set():
             try:
                 r = c.post(f"{API}/tickets", json={"service": service})
@@ -62,7 +62,7 @@ def _kiosk(server: Server, service: str, acked: Acknowledged, stop: threading.Ev
 
 def _teller(server: Server, counter: str, acked: Acknowledged, stop: threading.Event) -> None:
     """call-next, start, finish in a loop; each 200 is acknowledged with the events it reports."""
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         while not stop.is_set():
             for action in ("call-next", "start", "finish"):
                 try:
@@ -75,10 +75,16 @@ def _teller(server: Server, counter: str, acked: Acknowledged, stop: threading.E
                 acked.add(r.json()["seq"], r.json()["events"])
 
 
+def _feed(server: Server, since: int | None = None) -> str:
+    """The lobby screen's feed address, with its device token."""
+    url = f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo?token={server.token('lobby-demo')}"
+    return url if since is None else f"{url}&since={since}"
+
+
 def _screen(server: Server, seen: list[dict[str, Any]], ready: threading.Event) -> None:
     """A lobby screen: records every message until its socket dies with the server."""
     try:
-        with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo", max_size=None) as ws:
+        with connect(_feed(server), max_size=None) as ws:
             seen.append(json.loads(ws.recv(timeout=5)))
             ready.set()
             while True:
@@ -95,7 +101,7 @@ def _matches(stored: dict[str, Any], answered: dict[str, Any]) -> bool:
 def test_sigkill_under_load_keeps_every_acknowledged_action(server):
     """Acknowledged == found after kill -9 mid-load; no number given twice; the screen resyncs exactly."""
     server.start()
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         for counter in TELLERS:
             assert c.post(f"{API}/counters/{counter}/open").status_code == 200
     acked, stop = Acknowledged(), threading.Event()
@@ -119,7 +125,7 @@ def test_sigkill_under_load_keeps_every_acknowledged_action(server):
     assert len(acked) >= KILL_AFTER, f"only {len(acked)} actions acknowledged in 60 s"
 
     server.start()  # same data dir, same database
-    with httpx.Client(base_url=server.url, timeout=5) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=5) as c:
         log = [json.loads(line) for line in c.get(f"{API}/events").text.splitlines()]
         found = sum(
             1 for first, events in acked.actions
@@ -141,17 +147,39 @@ def test_sigkill_under_load_keeps_every_acknowledged_action(server):
         events_seen = [m for m in seen if m.get("type") == "event"]
         assert events_seen, "the screen saw no event before the kill"
         for m in events_seen:
-            assert log[m["seq"] - 1] == m["event"]
+            assert {k: v for k, v in log[m["seq"] - 1].items() if k != "actor"} == m["event"]
         last_seen = max(m["seq"] for m in [seen[0], *events_seen])
 
-        # It reconnects where it left off; the new server's ring is empty, so it gets a full snapshot.
-        with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo?since={last_seen}", max_size=None) as ws:
+        # It reconnects where it left off and ends at exactly the restarted server's state: the events it
+        # missed if the new server has them all (it saw the last stored event), else a full snapshot.
+        state = c.get(f"{API}/state").json()
+        assert state["seq"] == len(log) + len(KIOSKS)
+        with connect(_feed(server, since=last_seen), max_size=None) as ws:
+            assert _resynced_view(ws, last_seen, state["seq"]) == without_times(state)
+        with connect(_feed(server, since=1), max_size=None) as ws:  # far behind: a snapshot
             first = json.loads(ws.recv(timeout=5))
-            state = c.get(f"{API}/state").json()
-            assert first["type"] == "snapshot" and first["seq"] == state["seq"] == len(log) + len(KIOSKS)
-            assert without_times({k: v for k, v in first.items() if k != "type"}) == without_times(state)
+            assert first["type"] == "snapshot" and without_times(_view(first)) == without_times(state)
             r = c.post(f"{API}/counters/2/open")
             pushed = json.loads(ws.recv(timeout=5))
             while pushed.get("type") != "event":  # a refresh of the wait texts may come first
                 pushed = json.loads(ws.recv(timeout=5))
             assert (pushed["seq"], pushed["event"]["type"]) == (r.json()["seq"], "counter_opened")
+
+
+def _view(msg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in msg.items() if k != "type"}
+
+
+def _resynced_view(ws: Any, since: int, current: int) -> dict[str, Any]:
+    """Read a resumed feed up to `current`: a snapshot, or each missed event in order; the view it ends with."""
+    msg = json.loads(ws.recv(timeout=5))
+    if msg["type"] == "snapshot":
+        assert msg["seq"] == current
+        return without_times(_view(msg))
+    expected = since + 1
+    while True:
+        assert (msg["type"], msg["seq"]) == ("event", expected)
+        if msg["seq"] == current:
+            return without_times(msg["view"])
+        expected += 1
+        msg = json.loads(ws.recv(timeout=5))

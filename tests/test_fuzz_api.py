@@ -24,6 +24,7 @@ from tests.serverkit import API, Server, free_port
 
 EXAMPLES = int(os.environ.get("BRANCHQ_FUZZ_EXAMPLES", "20"))
 calls: Counter[str] = Counter()  # requests sent, by status class ("2xx", "4xx", "5xx")
+statuses: Counter[tuple[str, int]] = Counter()  # (run, status): shows what each run reached
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -47,32 +48,43 @@ def api_schema(server):
     return schemathesis.openapi.from_url(f"{server.url}/openapi.json")
 
 
-# Random path names mostly meet "unknown branch" (404): besides the free run,
+# Random path names mostly meet "unknown branch" (404): besides the free runs,
 # the demo branch and two of its counters are fixed so the routes behind them
-# are reached with generated bodies, actions and ticket numbers.
-RUNS = [(GenerationMode.POSITIVE, {}), (GenerationMode.NEGATIVE, {}),
-        (GenerationMode.POSITIVE, {"branch": "demo"}), (GenerationMode.POSITIVE, {"branch": "demo", "counter": "4"}),
-        (GenerationMode.NEGATIVE, {"branch": "demo", "counter": "1"})]
+# are reached with generated bodies, actions and ticket numbers. Requests go
+# signed in as the demo admin (every route is reachable), and one run goes
+# without credentials (the guards themselves must not fail).
+SIGNS_OUT = {"DELETE /api/v1/session"}  # would end the fuzzer's own session: fuzzed in the anonymous run only
+RUNS = {
+    "positive": (GenerationMode.POSITIVE, {}, True),
+    "negative": (GenerationMode.NEGATIVE, {}, True),
+    "demo": (GenerationMode.POSITIVE, {"branch": "demo"}, True),
+    "demo-counter-4": (GenerationMode.POSITIVE, {"branch": "demo", "counter": "4"}, True),
+    "negative-demo": (GenerationMode.NEGATIVE, {"branch": "demo", "counter": "1"}, True),
+    "anonymous": (GenerationMode.POSITIVE, {"branch": "demo"}, False),
+}
 
 
-@pytest.mark.parametrize("mode, fixed", RUNS, ids=["positive", "negative", "demo", "demo-counter-4", "negative-demo"])
-def test_no_input_makes_a_server_error(api_schema, server, mode, fixed):
-    """Whatever schemathesis sends to any operation, valid or not, the answer is not a 5xx."""
+@pytest.mark.parametrize("run", RUNS)
+def test_no_input_makes_a_server_error(api_schema, server, run):
+    """Whatever schemathesis sends to any operation, valid or not, signed in or not, the answer is not a 5xx."""
+    mode, fixed, signed_in = RUNS[run]
+    headers = server.auth() if signed_in else {}
     _seed(server)
     failures: list[str] = []
     skipped: list[str] = []
     for result in api_schema.get_all_operations():
         operation = result.ok()
         names = {p.name for p in operation.path_parameters}
-        if not fixed.keys() <= names:
+        if not fixed.keys() <= names or (signed_in and f"{operation.method.upper()} {operation.path}" in SIGNS_OUT):
             continue
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
         @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed or None))
         def call(case):
-            response = case.call(timeout=10)
+            response = case.call(headers=headers, timeout=10)
             calls[f"{response.status_code // 100}xx"] += 1
+            statuses[(run, response.status_code)] += 1
             if response.status_code >= 500:
                 failures.append(f"{response.status_code} for {case.method} {case.formatted_path}: "
                                 f"{response.text[:300]}\n  reproduce: {case.as_curl_command()}")
@@ -86,7 +98,7 @@ def test_no_input_makes_a_server_error(api_schema, server, mode, fixed):
 
 def _seed(server):
     """Tickets waiting and counters open, so generated actions meet a living branch."""
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, headers=server.auth(), timeout=10) as c:
         for service in "AABCV":
             c.post(f"{API}/tickets", json={"service": service})
         for counter in "1234":
@@ -95,6 +107,7 @@ def _seed(server):
 
 def test_the_fuzzed_server_logged_no_traceback(server):
     """After the fuzzing the server is still up and its log holds no unhandled exception."""
+    print("\n" + ", ".join(f"{run} {status}: {n}" for (run, status), n in sorted(statuses.items())))
     print(f"\nschemathesis: {sum(calls.values())} requests, by status class: {dict(sorted(calls.items()))}")
     assert sum(calls.values()) > 0, "the fuzzing above ran no request"
     assert calls["5xx"] == 0
