@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import sqlite3
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -109,3 +113,56 @@ def test_database_gone_for_reads_too_answers_from_memory(c, monkeypatch):
     assert c.post(f"{API}/tickets", json={"service": "A"}).json()["ticket"] == "A002"
     assert c.post(f"{API}/counters/1/call-next").json()["ticket"] == "A001"
     assert [json.loads(line)["type"] for line in stored_events(c)][-2:] == ["ticket_issued", "called"]
+
+
+@contextlib.contextmanager
+def _postgres_database(admin_url: str) -> Iterator[tuple[str, Callable[[bool], None]]]:
+    """A throw-away database (random name, dropped after) and a switch that refuses or allows connections to it."""
+    import psycopg
+
+    name = f"branchq_faults_{secrets.token_hex(6)}"
+    admin = admin_url.replace("+psycopg", "")
+
+    def reachable(allowed: bool) -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allowed else 'false'}")
+            if not allowed:  # and cut the server's open connections, as a database restart would
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}")), reachable
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_postgres_going_away_is_503_and_comes_back_without_a_restart(tmp_path, clock, pg_admin_url):
+    """PostgreSQL refusing connections: actions 503 and are not half-applied, the state is still read;
+    when it accepts connections again the next action succeeds with the number that was not consumed."""
+    with _postgres_database(pg_admin_url) as (url, reachable), client(tmp_path, clock, database_url=url) as c:
+        assert _ticket(c) == "A001"
+        assert c.post(f"{API}/counters/1/open").status_code == 200
+        before_log, before_view = stored_events(c), without_times(c.get(f"{API}/state").json())
+        reachable(False)
+        try:
+            r = c.post(f"{API}/tickets", json={"service": "A"})
+            assert (r.status_code, r.json()["error"]) == (503, "storage_unavailable")
+            assert r.json()["message"].startswith("Storage unavailable, retrying")
+            assert c.post(f"{API}/counters/1/call-next").status_code == 503
+            assert without_times(c.get(f"{API}/state").json()) == before_view
+            assert c.get(f"{API}/events").status_code == 503  # the log itself is in the database
+        finally:
+            reachable(True)
+        assert _ticket(c) == "A002"
+        assert c.post(f"{API}/counters/1/call-next").json()["ticket"] == "A001"
+        after = stored_events(c)
+        assert after[:len(before_log)] == before_log
+        assert [json.loads(line)["type"] for line in after[len(before_log):]] == ["ticket_issued", "called"]
+
+
+def _ticket(c) -> str:
+    r = c.post(f"{API}/tickets", json={"service": "A"})
+    assert r.status_code == 201, r.text
+    return r.json()["ticket"]
