@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 import pytest
@@ -95,3 +96,27 @@ def test_import_has_its_own_larger_cap(c):
     assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
     assert stored_events(c) == []
 
+
+
+def test_the_cap_through_a_real_server(tmp_path, monkeypatch):
+    """Through uvicorn the refused screen sees close code 1008 and the reason, and its two admitted feeds live on."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from tests.serverkit import Server, free_port
+
+    monkeypatch.setenv("BRANCHQ_WS_MAX_PER_ADDRESS", "2")
+    server = Server(tmp_path / "data", free_port())
+    server.start()
+    try:
+        url = f"ws://127.0.0.1:{server.port}/ws/v1/branches/demo?token={server.token('lobby-demo')}"
+        with connect(url) as a, connect(url) as b:
+            assert json.loads(a.recv(timeout=5))["type"] == json.loads(b.recv(timeout=5))["type"] == "snapshot"
+            with connect(url) as third, pytest.raises(ConnectionClosed) as closed:
+                third.recv(timeout=5)
+            assert closed.value.rcvd.code == 1008
+            assert closed.value.rcvd.reason == "too many connections from 127.0.0.1 (at most 2); close some screens"
+            a.send(json.dumps({"type": "ping"}))
+            assert json.loads(a.recv(timeout=5))["type"] == "pong"
+    finally:
+        server.kill()
