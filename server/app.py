@@ -101,12 +101,20 @@ def create_app(
         # the collector's way so a full collection does not pause the loop.
         gc.collect()
         gc.freeze()
+        relay = None
+        if settings.redis_url:  # several processes: each tells the others what it stored
+            from server.relay import Relay  # redis is an optional extra
+
+            relay = Relay(settings.redis_url, settings.redis_prefix, services, hub)
+            relay.start()
         background = [asyncio.create_task(_refresh(services, hub, settings.refresh_seconds)),
                       asyncio.create_task(_turn_days(services, settings.day_check_seconds)),
                       asyncio.create_task(_discover_branches(app, settings.branch_poll_seconds))]
         try:
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,9 @@ class Hub:
         self.queue_size = queue_size
         self.history = history
         self._branches: dict[str, _Branch] = {}
+        # Tells the other server processes what a branch stored: (branch, first seq, events).
+        # Set by server/relay.py when REDIS_URL is set; None: this process is alone.
+        self.announce: Callable[[str, int, list[Any]], None] | None = None
 
     def _branch(self, branch: str) -> _Branch:
         b = self._branches.get(branch)

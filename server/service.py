@@ -193,14 +193,16 @@ class BranchService:
         """Fold in what other processes stored after our seq (lock held), and show it to our screens."""
         self._synced_at = time.monotonic()
         newer = await self._run(self.store.events, self.id, self.state.seq)
-        if not newer:
-            return
-        first = self.state.seq + 1
-        events = [ev for _, ev in newer]
+        if newer:
+            self._take_on(self.state.seq + 1, [ev for _, ev in newer])
+
+    def _take_on(self, first: int, events: list[Event]) -> None:
+        """Apply events another process stored as seqs first, first+1, ... (lock held); show them to our screens."""
         try:
             self._apply(events)
-            if self.state.seq != newer[-1][0]:
-                raise RuntimeError(f"branch {self.id}: stored seq {newer[-1][0]} but {self.state.seq} events folded")
+            if self.state.seq != first + len(events) - 1:
+                raise RuntimeError(f"branch {self.id}: stored seq {first + len(events) - 1} "
+                                   f"but {self.state.seq} events folded")
         except BaseException:
             self._roll_back()
             raise
@@ -226,10 +228,31 @@ class BranchService:
             log.warning("branch %s: could not read newer events from the store; answering from memory",
                         self.id, exc_info=True)
 
-    async def catch_up(self) -> None:
-        """Fold in events other processes stored (e.g. when told a branch changed elsewhere)."""
+    # ------------------------------------------------------------ other processes
+    async def follow(self, first: int, last: int, events: list[Event] | None) -> None:
+        """Another process stored seqs first..last (`events`, or None when not attached): take them on.
+
+        They are applied and passed to screens in seq order when they come
+        right after ours; after a gap (an announcement lost or overtaken) the
+        store is read first, so screens never see a hole. Old news (we caught
+        up meanwhile, e.g. after a seq conflict) is ignored.
+        """
+        async with self.lock:
+            if last <= self.state.seq:
+                return
+            if events is not None and first == self.state.seq + 1:
+                self._take_on(first, events)
+            else:
+                await self._sync()
+        self._estimate_soon()
+
+    async def catch_up(self, resync: bool = False) -> None:
+        """Fold in events other processes stored (e.g. after a Redis outage); resync: screens take a new snapshot."""
         async with self.lock:
             await self._sync()
+            if resync and self.hub is not None:
+                self.hub.reset(self.id)
+        self._estimate_soon()
 
     # ------------------------------------------------------------ reads
     async def view(self) -> dict[str, Any]:
@@ -383,6 +406,7 @@ class BranchService:
                 if remember is not None:
                     self._remember(*remember)
                 self._publish(first, decision.events)
+                self._announce(first, decision.events)
                 self._estimate_soon()
                 return Answer(status, body)
             log.warning("branch %s: %s gave up after %d lost races in %.1f s", self.id, request, attempt,
@@ -432,6 +456,11 @@ class BranchService:
         if self.hub.subscriber_count(self.id):  # the view is rendered only for someone watching
             for seq, text in self.event_messages(list(enumerate(dicts, start=first))):
                 self.hub.publish(self.id, seq, text)
+
+    def _announce(self, first: int, events: list[Event]) -> None:
+        """Tell the other server processes (server/relay.py) what was just stored."""
+        if self.hub is not None and self.hub.announce is not None:
+            self.hub.announce(self.id, first, events)
 
     def _estimate_soon(self) -> None:
         """Fresh estimates for the screens shortly after a change, once per burst of changes.
@@ -533,6 +562,7 @@ class BranchService:
             self._checkpoint(probe)
             if self.hub is not None:
                 self.hub.reset(self.id)
+            self._announce(first, [ev for _, ev in parsed])
             return {"imported": len(parsed), "seq": probe.seq, "warnings": reader.warnings}
 
     # ------------------------------------------------------------ plumbing

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BRANCHQ_REDIS_URL", "redis_url")
     )
+    # Channels on Redis are named {redis_prefix}events:{branch}; deployments sharing a Redis use different prefixes.
+    redis_prefix: str = "branchq:"
     # Branch config files (TOML). Empty: the demo branch (server/branches/demo.toml).
     branch_configs: list[Path] = Field(default_factory=list)
     host: str = "127.0.0.1"

@@ -160,10 +160,11 @@ class Server:
     """`branchq serve --demo` on a data dir, started and killed like in production."""
 
     def __init__(self, data_dir: Path, port: int, database: str | None = None, config: list[Path] | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        """`database`: a URL shared with other servers (default: the data dir's own); `config`: files instead of --demo."""
+                 env: dict[str, str] | None = None, name: str = "server") -> None:
+        """`database`: a URL shared with other servers (default: the data dir's own); `config`: files instead of --demo;
+        `env`: more variables (e.g. REDIS_URL); `name`: its log file's, when several servers share a data dir."""
         self.data_dir, self.port = data_dir, port
-        self.database, self.config, self.env = database, config, env or {}
+        self.database, self.config, self.env, self.name = database, config, env or {}, name
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
         self._auth: dict[str, dict[str, str]] = {}
@@ -181,13 +182,15 @@ class Server:
     def start(self):
         env = {**os.environ, "BRANCHQ_DATA_DIR": str(self.data_dir), **self.env}
         env.pop("DATABASE_URL", None)
+        if "REDIS_URL" not in self.env:
+            env.pop("REDIS_URL", None)  # the test's own Redis or none, never the caller's
         url = self.database or database_url(self.data_dir)
         if url is not None:
             env["DATABASE_URL"] = url
         if self.config is not None:
             env["BRANCHQ_BRANCH_CONFIGS"] = json.dumps([str(p) for p in self.config])
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = self.data_dir / "server.log"  # a file, not a pipe nobody reads (a full pipe would block it)
+        self.log = self.data_dir / f"{self.name}.log"  # a file, not a pipe nobody reads (a full pipe would block it)
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.cli", "serve", *([] if self.config else ["--demo"]),
