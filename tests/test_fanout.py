@@ -56,7 +56,7 @@ class Screen:
 @contextlib.contextmanager
 def screen_on(server: Server):
     """A screen connected to `server` for the duration of the block."""
-    with connect(f"ws://127.0.0.1:{server.port}{WS}", max_size=None) as ws:
+    with connect(f"ws://127.0.0.1:{server.port}{WS}?token={server.token('lobby-demo')}", max_size=None) as ws:
         yield Screen(ws)
 
 
@@ -82,14 +82,18 @@ def pair(tmp_path, redis_url):
 
 
 def _state(server: Server) -> dict:
-    return httpx.get(f"{server.url}{API}/state", timeout=5).json()
+    return httpx.get(f"{server.url}{API}/state", headers=server.auth(), timeout=5).json()
+
+
+def staff(server: Server) -> httpx.Client:
+    """An admin's HTTP client for `server` (sessions live in the shared database: valid on every process)."""
+    return httpx.Client(base_url=server.url, headers=server.auth(), timeout=5)
 
 
 def test_an_action_on_one_process_reaches_screens_on_the_other_in_order(pair):
     """Actions alternating between A and B reach a screen on B within 500 ms each, every seq once, in order."""
     a, b = pair
-    with screen_on(b) as screen, httpx.Client(base_url=a.url, timeout=5) as ca, \
-            httpx.Client(base_url=b.url, timeout=5) as cb:
+    with screen_on(b) as screen, staff(a) as ca, staff(b) as cb:
         assert ca.post(f"{API}/counters/1/open").status_code == 200  # seq 1-2 (the day's config, then the open)
         screen.until(2, 5)  # the first message also waits for the relay to subscribe
         delays = []
@@ -110,7 +114,7 @@ def test_an_action_on_one_process_reaches_screens_on_the_other_in_order(pair):
 def test_tickets_taken_on_both_processes_get_distinct_numbers(pair):
     """Kiosks on A and B issuing in turn never get the same number, and both processes show the same line."""
     a, b = pair
-    with httpx.Client(base_url=a.url, timeout=5) as ca, httpx.Client(base_url=b.url, timeout=5) as cb:
+    with staff(a) as ca, staff(b) as cb:
         numbers = [c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"] for c in (ca, cb) * 10]
     assert sorted(numbers) == [f"B{i:03d}" for i in range(1, 21)]
     assert [t["ticket"] for t in _state(b)["services"][1]["tickets"]] == sorted(numbers)
@@ -152,8 +156,7 @@ def test_without_redis_each_process_serves_its_screens_and_resyncs_when_it_retur
     """Redis stopped: A and B keep serving their own screens and log it once; Redis back: B's screen resyncs."""
     with two_servers(tmp_path, own_redis.url) as servers:
         a, b = servers
-        with screen_on(a) as on_a, screen_on(b) as on_b, httpx.Client(base_url=a.url, timeout=5) as ca, \
-                httpx.Client(base_url=b.url, timeout=5) as cb:
+        with screen_on(a) as on_a, screen_on(b) as on_b, staff(a) as ca, staff(b) as cb:
             seq = ca.post(f"{API}/tickets", json={"service": "A"}).json()["seq"]
             on_b.until(seq, 5)
             own_redis.stop()
