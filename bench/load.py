@@ -149,7 +149,10 @@ def serve_bare(port: int, data: Path) -> None:
         except WebSocketDisconnect:
             screens.discard(ws)
 
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    # The same WebSocket compression as branchq's server (off unless BRANCHQ_WS_COMPRESSION=true).
+    compress = os.environ.get("BRANCHQ_WS_COMPRESSION", "false").lower() in ("1", "true", "yes", "on")
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning",
+                ws_per_message_deflate=compress)
 
 
 # ---------------------------------------------------------------- client

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     ws_history: int = 1024  # recent messages kept per branch for ?since= resumes
     ws_max_per_address: int = 50  # open WebSockets from one client address (a lobby has a handful of screens)
     ws_max_total: int = 2000  # open WebSockets in all (each costs a queue and a send per event)
+    # permessage-deflate for screens: off by default. Every message carries the branch's view
+    # (several KB) and is compressed once per screen; bench/load.py measured that as the
+    # largest share of the server's CPU, while a LAN carries the raw bytes easily.
+    ws_compression: bool = False
     refresh_seconds: float = 15.0  # how often screens get fresh wait texts without events
     estimate_delay_seconds: float = 0.3  # after a change, fresh estimates reach screens this much later
     day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.flush()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                ws_max_size=64 * 1024)
+                ws_max_size=64 * 1024, ws_per_message_deflate=settings.ws_compression)
     return 0
 
 
