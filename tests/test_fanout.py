@@ -1,4 +1,4 @@
-"""Fan-out across server processes: two real `branchq serve` processes on one database and Redis."""
+"""Fan-out across server processes: two real `branchq serve` processes on one database (SQLite, PostgreSQL) and Redis."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from tests.conftest import need_service
 from tests.serverkit import API, Server, free_port, without_times
 
 WS = "/ws/v1/branches/demo"
+# Each test runs on a shared SQLite file and on PostgreSQL (both servers use the data dir's database).
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 class Screen:
@@ -62,7 +64,7 @@ def screen_on(server: Server):
 
 @contextlib.contextmanager
 def two_servers(tmp_path, redis_url):
-    """Two servers on one SQLite file, fanning out through Redis under a random channel prefix."""
+    """Two servers on one database, fanning out through Redis under a random channel prefix."""
     env = {"REDIS_URL": redis_url, "BRANCHQ_REDIS_PREFIX": f"bqtest-{uuid.uuid4().hex[:8]}:"}
     servers = [Server(tmp_path / "data", free_port(), env=env, name=n) for n in ("a", "b")]
     try:
