@@ -56,16 +56,17 @@ class Screen:
 
 
 @contextlib.contextmanager
-def screen_on(server: Server):
-    """A screen connected to `server` for the duration of the block."""
-    with connect(f"ws://127.0.0.1:{server.port}{WS}?token={server.token('lobby-demo')}", max_size=None) as ws:
+def screen_on(server: Server, branch: str = "demo", token: str | None = None):
+    """A screen of `branch` connected to `server` for the duration of the block (the demo lobby's token by default)."""
+    token = token or server.token("lobby-demo")
+    with connect(f"ws://127.0.0.1:{server.port}/ws/v1/branches/{branch}?token={token}", max_size=None) as ws:
         yield Screen(ws)
 
 
 @contextlib.contextmanager
-def two_servers(tmp_path, redis_url):
+def two_servers(tmp_path, redis_url, **more_env):
     """Two servers on one database, fanning out through Redis under a random channel prefix."""
-    env = {"REDIS_URL": redis_url, "BRANCHQ_REDIS_PREFIX": f"bqtest-{uuid.uuid4().hex[:8]}:"}
+    env = {"REDIS_URL": redis_url, "BRANCHQ_REDIS_PREFIX": f"bqtest-{uuid.uuid4().hex[:8]}:", **more_env}
     servers = [Server(tmp_path / "data", free_port(), env=env, name=n) for n in ("a", "b")]
     try:
         for s in servers:
@@ -181,3 +182,22 @@ def test_without_redis_each_process_serves_its_screens_and_resyncs_when_it_retur
             assert on_b.until(seq, 2) < 0.5  # and live again
         for s in servers:
             assert s.log.read_text().count("unreachable") == 1, s.log.read_text()[-3000:]
+
+
+NORTH = {"name": "北区支行", "services": [{"id": "A", "name": "现金", "prefix": "A"}],
+         "counters": [{"id": "1", "name": "1号窗口", "services": ["A"]}]}
+
+
+def test_a_branch_added_through_the_admin_api_fans_out_as_well(tmp_path, redis_url):
+    """A branch an admin adds on A opens on B, and A's actions in it reach B's screens within 500 ms."""
+    with two_servers(tmp_path, redis_url, BRANCHQ_BRANCH_POLL_SECONDS="0.5") as (a, b), staff(a) as ca:
+        assert ca.put("/api/v1/admin/branches/north", json=NORTH).status_code == 201
+        deadline = time.monotonic() + 10
+        while "north" not in httpx.get(f"{b.url}/api/v1/health", timeout=5).json()["branches"]:
+            assert time.monotonic() < deadline, "B never opened the branch added on A"
+            time.sleep(0.1)
+        admin_token = a.auth()["Authorization"].removeprefix("Bearer ")  # a session is valid on every process
+        with screen_on(b, "north", admin_token) as screen:
+            seq = ca.post("/api/v1/branches/north/tickets", json={"service": "A"}).json()["seq"]
+            assert screen.until(seq, 2) < 0.5
+            assert screen.view["services"][0]["tickets"][0]["ticket"] == "A001"
