@@ -329,7 +329,8 @@ async def drive(run: Run, ports: list[int], ws_path: str, args: argparse.Namespa
 def branchq_env(data: Path, counters: int) -> dict[str, str]:
     config = data / "bench.toml"
     config.write_text(bench_config(counters), encoding="utf-8")
-    return {"BRANCHQ_DATA_DIR": str(data), "BRANCHQ_BRANCH_CONFIGS": json.dumps([str(config)])}
+    return {"BRANCHQ_DATA_DIR": str(data), "BRANCHQ_BRANCH_CONFIGS": json.dumps([str(config)]),
+            "BRANCHQ_WS_MAX_PER_ADDRESS": "100000"}  # every screen of the bench comes from 127.0.0.1
 
 
 def run_branchq(args: argparse.Namespace, tmp: Path, multi: bool) -> tuple[Run, dict[str, int]]:
