@@ -209,3 +209,15 @@ class Server:
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+
+
+@pytest.fixture(name="server")
+def demo_server_process(tmp_path: Path) -> Iterator[Server]:
+    """A `branchq serve --demo` process on its own data dir and port (not started); killed after the test.
+
+    Test modules that run real server processes import it: `from tests.serverkit import demo_server_process`.
+    """
+    s = Server(tmp_path / "data", free_port())
+    yield s
+    if s.proc and s.proc.poll() is None:
+        s.kill()

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from websockets.sync.client import connect
 
-from tests.serverkit import API, Server, free_port, without_times
+from tests.serverkit import (
+    API,
+    Server,
+    demo_server_process,  # noqa: F401  (the `server` fixture)
+    without_times,
+)
 
 KIOSKS = {"A": 2, "B": 1, "V": 1}  # kiosk threads per service
 TELLERS = ("1", "3", "4")  # counters whose teller calls and serves as fast as the server answers
@@ -38,14 +42,6 @@ class Acknowledged:
 
     def __len__(self) -> int:
         return len(self.actions)
-
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "data", free_port())
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.kill()
 
 
 def _kiosk(server: Server, service: str, acked: Acknowledged, stop: threading.Event) -> None:

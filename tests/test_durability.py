@@ -8,19 +8,14 @@ import time
 import httpx
 import pytest
 
-from tests.serverkit import Server, free_port, without_times
+from tests.serverkit import (
+    demo_server_process,  # noqa: F401  (the `server` fixture)
+    without_times,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 API = "/api/v1/branches/demo"
-
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "data", free_port())
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.kill()
 
 
 def test_acknowledged_actions_survive_sigkill(server):
