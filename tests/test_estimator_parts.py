@@ -158,3 +158,33 @@ def test_short_waits_missed_high_by_seconds_still_raise_the_high_end():
         high = cal.apply("1-2", (10.0, 40.0, 60.0), 110.0)[2]
         cal.learn("1-2", (10.0, 40.0, 60.0), 110.0, high + 5.0)
     assert start == 0.95 and cal._levels["1-2"].high > 0.97
+
+
+def _random_plan(rng: np.random.Generator) -> Plan:
+    reps, n_lanes, k = int(rng.integers(1, 70)), int(rng.integers(1, 5)), int(rng.integers(1, 7))
+    prefs = [[int(x) for x in rng.permutation(n_lanes)[:rng.integers(1, n_lanes + 1)]] for _ in range(k)]
+    score = policy_score(prefs, rng.integers(1, 3, n_lanes).astype(float), n_lanes)
+    lanes = []
+    for _ in range(n_lanes):
+        lane = _lane(rng, reps, int(rng.integers(0, 12)), int(rng.integers(0, 15)))
+        if rng.random() < 0.5:  # some lanes lose customers on the way
+            lane.abandon_at = rng.exponential(900, lane.abandon_at.shape)
+            lane.arrival_abandon = rng.exponential(900, lane.arrival_abandon.shape)
+        lanes.append(lane)
+    free = rng.uniform(-1, 600, (reps, k))
+    free[:, rng.random(k) < 0.2] = np.inf  # closed counters
+    closes = reopens = None
+    if rng.random() < 0.4:  # lunch breaks
+        closes = np.where(rng.random(k) < 0.5, rng.uniform(0, 3000, k), np.inf)
+        reopens = closes + rng.uniform(0, 3000, k)
+    return Plan(lanes, score, rng.uniform(0.8, 1.2, k), free, float(rng.choice([3000.0, 21600.0])), closes, reopens)
+
+
+def test_the_compiled_loop_gives_the_numpy_loops_call_times():
+    """The numba loop and the numpy fallback give identical call times on random branches (priorities, abandonment, breaks, horizon)."""
+    rng = np.random.default_rng(11)
+    for _ in range(80):
+        plan = _random_plan(rng)
+        assert np.array_equal(simulate(plan, compiled=True), simulate(plan, compiled=False))
+    plan = _random_plan(rng)
+    assert np.array_equal(simulate(plan, max_steps=7, compiled=True), simulate(plan, max_steps=7, compiled=False))

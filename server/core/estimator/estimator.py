@@ -21,7 +21,7 @@ from ..estimates import CounterEstimate, Estimates, WaitEstimate
 from ..events import Event
 from ..policy import service_to_call
 from ..state import BranchState, CounterStatus, TicketStatus
-from . import texts
+from . import kernel, texts
 from .calibration import AT_ONCE, SERVICE_TARGETS, Calibrator, ahead_bucket
 from .distributions import BranchModel, Defaults
 from .forward import simulate
@@ -249,6 +249,7 @@ def _notes(state: BranchState, service: str, layout: Layout, now: datetime) -> l
 
 def make_estimator(config: BranchConfig, rng: np.random.Generator | None = None) -> Estimator:
     """The server's hook (server/service.py): one estimator per branch."""
+    kernel.warm_up()  # at start-up, not at the first screen refresh
     return Estimator(config, rng or np.random.default_rng(20261201))
 
 
