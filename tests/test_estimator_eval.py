@@ -129,8 +129,9 @@ def test_intervals_are_calibrated_and_rarely_late(priority_report):
 
 
 def test_beats_the_baselines_with_priorities_and_a_dedicated_window(priority_report):
-    """With a VIP class and an express window, over two days the estimator's MAE and interval score beat every baseline's."""
-    reports = [priority_report, evaluate(branch_log(hours=16, seed=12, **PRIORITY))]
+    """With a VIP class and an express window, over four days the estimator's MAE and interval score beat every baseline's."""
+    # Four days, not two: on two the interval score's ratio moved by +-0.01 with changes that moved nothing else.
+    reports = [priority_report, *(evaluate(branch_log(hours=16, seed=s, **PRIORITY)) for s in (12, 13, 14))]
 
     def pooled(name: str, metric: str) -> float:
         return sum(r["wait"][name][metric] * r["wait"][name]["n"] for r in reports) / sum(r["scored"] for r in reports)

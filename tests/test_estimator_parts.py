@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -188,3 +189,27 @@ def test_the_compiled_loop_gives_the_numpy_loops_call_times():
         assert np.array_equal(simulate(plan, compiled=True), simulate(plan, compiled=False))
     plan = _random_plan(rng)
     assert np.array_equal(simulate(plan, max_steps=7, compiled=True), simulate(plan, max_steps=7, compiled=False))
+
+
+def test_a_window_serving_a_rare_long_class_is_not_called_slow():
+    """Tellers' speeds are fitted against the classes' norms as learned now: early VIPs, long beside a branch norm still short, do not make the VIP window slow for good."""
+    st = BranchState()
+    st.apply(event(T0, "branch_config", branch="t", counters=[{"id": "1", "name": "1", "services": ["A"]},
+                                                               {"id": "2", "name": "2", "services": ["V"]}],
+                   services=[{"id": "A", "name": "A", "prefix": "A", "priority": 1},
+                             {"id": "V", "name": "V", "prefix": "V", "priority": 2}]))
+    model, rng, t = BranchModel(), np.random.default_rng(5), T0
+    for c in ("1", "2"):
+        st.apply(event(T0, "counter_opened", counter=c))
+    for i in range(300):  # equally fast tellers; one VIP for every five ordinary customers
+        service, counter = ("V", "2") if i % 6 == 5 else ("A", "1")
+        num, d = f"{service}{i:03d}", float(rng.lognormal(math.log(1200.0 if service == "V" else 120.0), 0.7))
+        for ev in (event(t, "ticket_issued", ticket=num, service=service), event(t, "called", ticket=num, counter=counter),
+                   event(t, "service_started", ticket=num, counter=counter),
+                   event(t + timedelta(seconds=d), "service_finished", ticket=num, counter=counter)):
+            st.apply(ev)
+            model.observe(ev, st)
+        t += timedelta(seconds=d)
+    assert 0.85 <= model.speed("2") <= 1.15 and 0.85 <= model.speed("1") <= 1.15
+    low, mid, high = model.service_start("V", "2", (0.1, 0.5, 0.9))
+    assert 0.8 * 1200 <= mid <= 1.2 * 1200 and low < mid < high

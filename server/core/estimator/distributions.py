@@ -191,7 +191,8 @@ class BranchModel:
     defaults: Defaults = field(default_factory=Defaults)
     service: dict[str, LogStat] = field(default_factory=lambda: defaultdict(LogStat))
     branch_service: LogStat = field(default_factory=LogStat)
-    counter_resid: dict[str, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    # class -> counter -> [n, sum of log durations, sum of their squares]: teller speeds and class medians
+    cells: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(dict))
     wrapup: LogStat = field(default_factory=LogStat)
     finished: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [n, with wrap]
     calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [calls, no-shows]
@@ -208,11 +209,14 @@ class BranchModel:
     _pause: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     _last_ts: datetime | None = None
     recent_services: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=400)))
+    recent_counters: dict[str, deque[int]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=400)))
+    _counter_ix: dict[str, int] = field(default_factory=dict)  # counter -> its number in recent_counters
+    _speed_arr: np.ndarray | None = None
     _pools: dict[str, np.ndarray] = field(default_factory=dict)
     _sorted: dict[str, np.ndarray] = field(default_factory=dict)
     _freed: dict[str, datetime] = field(default_factory=dict)  # counter -> when it last became free
-    _resid_sq: float = 0.0
-    _resid_n: int = 0
+    _speeds: dict[str, float] | None = None
+    _logmeans: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     _cache: dict[str, LogNormal] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- reading
@@ -228,13 +232,22 @@ class BranchModel:
         return dist
 
     def service_pool(self, service: str) -> np.ndarray | None:
-        """The class's recent durations, to resample once there are enough (any shape, not only lognormal)."""
+        """The class's recent durations at typical speed, to resample once there are enough (any shape).
+
+        Each is divided by its teller's speed: the simulation multiplies by the
+        speed of the counter that serves it, so a slow window's customers are not
+        counted slow twice.
+        """
         pool = self._pools.get(service)
         if pool is None:
             recent = self.recent_services.get(service)
             if recent is None or len(recent) < POOL_MIN:
                 return None
-            pool = self._pools[service] = np.fromiter(recent, float, len(recent))
+            who = self.recent_counters.get(service, ())
+            speeds = self._speed_array().take(np.fromiter(who, np.int64, len(who)))
+            pool = np.fromiter(recent, float, len(recent))
+            pool[len(pool) - len(who):] /= speeds  # (durations seen without their counter stay as they are)
+            self._pools[service] = pool
         return pool
 
     def sorted_pool(self, service: str) -> np.ndarray | None:
@@ -248,17 +261,110 @@ class BranchModel:
         return pool
 
     def speed(self, counter: str) -> float:
-        """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1.
+        """How much longer than the class norm this counter takes (1.0 = typical), shrunk toward 1."""
+        if self._speeds is None:
+            self._speeds, self._logmeans = self._fit_speeds()
+            self._speed_arr = None
+        return self._speeds.get(counter, 1.0)
 
-        Empirical Bayes: a counter's mean log-residual is shrunk by the ratio of
-        the residuals' spread to a typical spread of teller speeds (about 10%),
-        so noisy service (exponential-like) needs many more customers before a
-        window is called slow.
+    def _speed_array(self) -> np.ndarray:
+        """Speeds by counter number (`_counter_ix`), for dividing a whole pool at once."""
+        self.speed("")
+        if self._speed_arr is None:
+            speeds = self._speeds or {}
+            self._speed_arr = np.array([speeds.get(c, 1.0) for c in self._counter_ix] or [1.0])
+        return self._speed_arr
+
+    def service_start(self, service: str, counter: str | None, ps: tuple[float, ...]) -> np.ndarray:
+        """Quantiles of a transaction starting now: what the teller's screen shows, scored by its median.
+
+        With enough history, the class's own durations at typical speed (any
+        shape: a moment-fitted lognormal's median is off when the truth is
+        gamma-like or a mixture); before that, a lognormal fitted by its
+        log-moments (its median is the geometric mean, the lognormal's best
+        estimate), shrunk toward the branch. Either at this teller's speed.
         """
-        s, n = self.counter_resid.get(counter, (0.0, 0.0))
-        spread = self._resid_sq / self._resid_n if self._resid_n > 10 else 1.0
+        v = self.speed(counter) if counter else 1.0
+        pool = self.sorted_pool(service)
+        if pool is not None:  # linear interpolation between order statistics, as np.quantile (10x cheaper)
+            h = (len(pool) - 1) * np.asarray(ps)
+            i = h.astype(np.int64)
+            j = np.minimum(i + 1, len(pool) - 1)
+            return (pool[i] + (pool[j] - pool[i]) * (h - i)) * v
+        n, mu, var = self._logmeans.get(service, (0.0, 0.0, 0.0))
+        prior, weight = self._class_prior()
+        fit = LogNormal((n * mu + weight * prior.mu) / (n + weight),
+                        math.sqrt((n * var + weight * prior.sigma ** 2) / (n + weight)))
+        return np.array([fit.quantile(p) for p in ps]) * v
+
+    def _fit_speeds(self) -> tuple[dict[str, float], dict[str, tuple[float, float, float]]]:
+        """Teller effects b in log(duration) = a[class] + b[counter] + noise, by alternating means.
+
+        Residuals are taken against each class's log-mean as it stands now, not
+        as it stood when the customer was served: early in a log a rare class's
+        norm is still the branch's, and a window serving it (VIPs) would be
+        called slow for good. Fitting class and teller together also keeps a
+        window that serves only long classes from looking slow. Empirical Bayes:
+        each effect is shrunk by the ratio of the residuals' spread to a typical
+        spread of teller speeds (about 10%), so noisy service needs many more
+        customers before a window is called slow.
+        """
+        cells = [(s, c, v[0], v[1], v[2]) for s, by in self.cells.items() for c, v in by.items()]
+        total = sum(n for _, _, n, _, _ in cells)
+        if total == 0:
+            return {}, {}
+        b: dict[str, float] = defaultdict(float)
+        a = self._class_logmeans(cells, b)
+        ss = sum(q - 2 * a[s] * l1 + n * a[s] ** 2 for s, _, n, l1, q in cells)
+        spread = ss / total if total > 10 else 1.0
         weight = max(self.defaults.counter_weight, spread / SPEED_SPREAD ** 2)
-        return math.exp(s / (n + weight))
+        for _ in range(3):
+            resid: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+            for s, c, n, l1, _ in cells:
+                resid[c][0] += l1 - n * a[s]
+                resid[c][1] += n
+            b = defaultdict(float, {c: r / (n + weight) for c, (r, n) in resid.items()})
+            a = self._class_logmeans(cells, b)
+        return {c: math.exp(v) for c, v in b.items()}, self._class_spreads(cells, a, b)
+
+    @staticmethod
+    def _class_spreads(cells: list[tuple[str, str, float, float, float]], a: dict[str, float],
+                       b: dict[str, float]) -> dict[str, tuple[float, float, float]]:
+        """class -> (n, log-mean at typical speed, log-variance around it net of tellers' speeds)."""
+        out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for s, c, n, l1, q in cells:
+            m = a[s] + b[c]
+            out[s][0] += n
+            out[s][1] += q - 2 * m * l1 + n * m * m
+        return {s: (n, a[s], max(ss / n, 1e-4)) for s, (n, ss) in out.items()}
+
+    def _class_prior(self) -> tuple[LogNormal, float]:
+        """What a thin class's log-mean is shrunk toward (the classes' average) and that prior's worth.
+
+        Empirical Bayes: the worth is the within-class log-variance over the
+        spread between the classes' log-means. Classes differ by factors of 2-6,
+        so a handful of a class's own durations outweighs the branch's; the
+        moment-fit's fixed weight of 8 kept a rare long class (VIPs) near the
+        branch's short median for most of a 3-day log.
+        """
+        fits = [v for v in self._logmeans.values() if v[0] >= 5]
+        if not fits:
+            return self.branch_prior(), self.defaults.class_weight
+        n = sum(f[0] for f in fits)
+        grand = sum(f[0] * f[1] for f in fits) / n
+        within = sum(f[0] * f[2] for f in fits) / n
+        between = sum((f[1] - grand) ** 2 for f in fits) / len(fits) - sum(f[2] / f[0] for f in fits) / len(fits)
+        tau2 = max(between, 0.1) if len(fits) > 1 else 0.5  # one class: a factor ~2 either way
+        weight = min(max(within / tau2, 0.5), self.defaults.class_weight)
+        return LogNormal(grand, math.sqrt(within)), weight
+
+    @staticmethod
+    def _class_logmeans(cells: list[tuple[str, str, float, float, float]], b: dict[str, float]) -> dict[str, float]:
+        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for s, c, n, l1, _ in cells:
+            sums[s][0] += l1 - n * b[c]
+            sums[s][1] += n
+        return {s: v / n for s, (v, n) in sums.items()}
 
     def service_at(self, service: str, counter: str | None) -> LogNormal:
         dist = self.service_dist(service)
@@ -351,18 +457,24 @@ class BranchModel:
         seconds = (ev.ts - t.started_at).total_seconds()
         if ev.get("reason") == "end_of_day" or seconds <= 0:
             return  # a close-out, not a transaction
-        norm = self.service_dist(t.service)  # the class norm before this observation
         self.service[t.service].add(seconds)
         self.branch_service.add(seconds)
         self.recent_services[t.service].append(seconds)
-        self._pools.pop(t.service, None)
-        self._sorted.pop(t.service, None)
-        resid = self.counter_resid[ev.counter]
-        r = math.log(max(seconds, 1.0)) - norm.mu
-        resid[0] += r
-        resid[1] += 1
-        self._resid_sq += r * r
-        self._resid_n += 1
+        self.recent_counters[t.service].append(self._counter_ix.setdefault(ev.counter, len(self._counter_ix)))
+        self._speed_arr = None
+        cell = self.cells[t.service].setdefault(ev.counter, [0.0, 0.0, 0.0])
+        x = math.log(max(seconds, 1.0))
+        cell[0] += 1
+        cell[1] += x
+        cell[2] += x * x
+        n = sum(self.finished[s][0] for s in self.finished)
+        if n < 100 or n % 10 == 0:  # tellers' speeds barely move once known: refitted every 10 customers
+            self._speeds = None
+            self._pools.clear()  # ... and every class's pool re-normalised with them
+            self._sorted.clear()
+        else:
+            self._pools.pop(t.service, None)
+            self._sorted.pop(t.service, None)
         self._cache.clear()
         if not ev.get("wrapup"):
             self._freed[ev.counter] = ev.ts

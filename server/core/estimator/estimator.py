@@ -56,7 +56,7 @@ class Estimator:
         # however often and whenever the screens asked before.
         self.seed = int((rng or np.random.default_rng(0)).integers(2**62))
         self.wait_cal = Calibrator()
-        self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400, late_cap=None, group=str)  # per class
+        self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400, late_cap=None, group=str, shift_point=False)  # per class
         self._first: dict[tuple[str, datetime], Raw] = {}
         self._service_raw: dict[tuple[str, datetime], Raw] = {}
         self._shown: dict[str, texts.Shown] = {}
@@ -89,9 +89,8 @@ class Estimator:
 
     # ---------------------------------------------------------------- service durations
     def _service_raw_now(self, service: str, counter: str, at: datetime) -> Raw:
-        d = self.model.service_at(service, counter)
-        q = (d.quantile(0.1), d.median, d.quantile(0.9))
-        return Raw(at, service, q, q[2] - q[0] + 30.0)
+        lo, mid, hi = self.model.service_start(service, counter, (0.1, 0.5, 0.9)).tolist()
+        return Raw(at, service, (lo, mid, hi), hi - lo + 30.0)
 
     def service_estimate(self, service: str, counter: str) -> tuple[float, float, float]:
         """(low, point, high) seconds of a transaction starting now at `counter`."""
