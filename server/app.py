@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from server import admin_api, api, auth_api, http_errors, pages, screen_api, web
 from server.accounts import Accounts
 from server.auth import Guarded
 from server.branch_configs import saved_configs
+from server.collector import COLLECTOR
 from server.core.access import Permission
 from server.core.clock import Clock
 from server.core.config import BranchConfig
@@ -97,10 +97,7 @@ def create_app(
             "sign_in": RateLimiter(settings.sign_ins_per_minute, wall.now, "address"),
         }
         app.state.open_branch, app.state.admin_lock = open_branch, asyncio.Lock()
-        # Start-up objects (configs, folded history) never die: keep them out of
-        # the collector's way so a full collection does not pause the loop.
-        gc.collect()
-        gc.freeze()
+        COLLECTOR.install()  # full collections must not pause the loop (server/collector.py)
         relay = None
         if settings.redis_url:  # several processes: each tells the others what it stored
             from server.relay import Relay  # redis is an optional extra
@@ -122,6 +119,7 @@ def create_app(
             if writer is not None:
                 writer.shutdown(wait=True)
             store.close()
+            COLLECTOR.uninstall()
 
     app = FastAPI(title="branchq", version="0.1.0", lifespan=lifespan,
                   description="Queue and honest wait-time display for bank branches. See docs/api.md.")
@@ -167,11 +165,14 @@ async def _turn_days(services: dict[str, BranchService], every: float) -> None:
     """Close out each branch's day soon after it turns, not at its first action next morning."""
     while True:
         await asyncio.sleep(every)
+        closed = False
         for svc in list(services.values()):  # a copy: branches may be added meanwhile
             try:
-                await svc.close_day_if_due()
+                closed |= await svc.close_day_if_due()
             except Exception:  # e.g. storage down: try again next time
                 log.exception("closing the day of branch %s failed", svc.id)
+        if closed:  # the day's tickets are gone from memory: the night is the time for a whole-heap sweep
+            COLLECTOR.sweep()
 
 
 async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -> None:
