@@ -83,7 +83,10 @@ def _reply(answer: Answer) -> FastJSON:
 async def health(request: Request) -> dict[str, Any]:
     services = request.app.state.services
     # lost_races: actions decided again because another process stored first (server/service.py)
-    return {"status": "ok", "branches": list(services), "lost_races": {b: s.conflicts for b, s in services.items()}}
+    # estimator_restarts: times the estimator's child process died and was started again (estimator_process.py)
+    estimating = request.app.state.estimating
+    return {"status": "ok", "branches": list(services), "lost_races": {b: s.conflicts for b, s in services.items()},
+            "estimator_restarts": estimating.restarts if estimating is not None else None}
 
 
 @router.get("/branches")

@@ -26,6 +26,7 @@ from server.core.access import Permission
 from server.core.clock import Clock
 from server.core.config import BranchConfig
 from server.core.estimates import EstimatorLike
+from server.estimator_process import EstimatorProcess
 from server.hub import Hub
 from server.limits import BodyLimit, WebSocketCap
 from server.ratelimit import RateLimiter
@@ -49,6 +50,7 @@ def frontend_root(package: Path = PACKAGE) -> Path:
 
 
 FRONTEND_ROOT = frontend_root()
+FIRST_ESTIMATES_WAIT_S = 20.0  # start-up waits this long at most for the estimator process's first answers
 
 
 def create_app(
@@ -75,14 +77,19 @@ def create_app(
         writer = (ThreadPoolExecutor(max_workers=threads, thread_name_prefix="branchq-writer")
                   if settings.writer == "thread" else None)
         hub = Hub(settings.ws_queue_size, settings.ws_history)
+        # The estimator in a child process unless a test hands in its own
+        # (a factory the child could not import) or asks for it in-process.
+        estimating = (EstimatorProcess() if settings.estimator and settings.estimator_process
+                      and estimator_factory is make_estimator else None)
 
         def open_branch(config: BranchConfig) -> BranchService:
-            """A running branch: its stored log folded, its first estimates made (blocking)."""
-            estimator = estimator_factory(config) if settings.estimator else None
+            """A running branch: its stored log folded (blocking); in-process, its first estimates made."""
+            local = settings.estimator and estimating is None
             svc = BranchService(config, store, hub, clock or SystemClock(config.tz), writer,
-                                estimator, settings.estimate_delay_seconds)
+                                estimator_factory(config) if local else None, settings.estimate_delay_seconds,
+                                remote=estimating.branch(config.branch) if estimating is not None else None)
             svc.load()
-            svc.current_view()  # the first estimates, so the first ticket already has a wait
+            svc.current_view()  # in-process: the first estimates, so the first ticket already has a wait
             return svc
 
         services = {branch_id: open_branch(config) for branch_id, config in settings.configs().items()}
@@ -90,6 +97,7 @@ def create_app(
         for branch_id, config in saved_configs(store).items():
             services.setdefault(branch_id, open_branch(config))
         app.state.settings, app.state.store, app.state.hub = settings, store, hub
+        app.state.estimating = estimating
         app.state.services, app.state.screens = services, ScreenRegistry()
         app.state.accounts, app.state.rate_limits = accounts, {
             "kiosk": RateLimiter(settings.kiosk_tickets_per_minute, wall.now, "kiosk"),
@@ -97,6 +105,10 @@ def create_app(
             "sign_in": RateLimiter(settings.sign_ins_per_minute, wall.now, "address"),
         }
         app.state.open_branch, app.state.admin_lock = open_branch, asyncio.Lock()
+        # The first estimates, so the first ticket already has a wait (the child starts in 1-2 s).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(svc.refresh_estimates() for svc in services.values())),
+                                   FIRST_ESTIMATES_WAIT_S)
         COLLECTOR.install()  # full collections must not pause the loop (server/collector.py)
         relay = None
         if settings.redis_url:  # several processes: each tells the others what it stored
@@ -119,6 +131,8 @@ def create_app(
             if writer is not None:
                 writer.shutdown(wait=True)
             store.close()
+            if estimating is not None:
+                estimating.close()
             COLLECTOR.uninstall()
 
     app = FastAPI(title="branchq", version="0.1.0", lifespan=lifespan,
@@ -180,7 +194,7 @@ async def _refresh(services: dict[str, BranchService], hub: Hub, every: float) -
     while True:
         await asyncio.sleep(every)
         for svc in list(services.values()):
-            if svc.estimator is None or hub.subscriber_count(svc.id) == 0:
+            if not svc.estimating or hub.subscriber_count(svc.id) == 0:
                 continue
             try:
                 await svc.publish_refresh(force=True)

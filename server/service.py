@@ -45,6 +45,7 @@ from server.core.estimates import Estimates, EstimatorLike
 from server.core.events import Event, LogReader, format_ts
 from server.core.state import BranchState
 from server.core.view import branch_view, counter_view, service_view, ticket_view
+from server.estimator_process import RemoteEstimator
 from server.hub import Hub
 from server.store import KeyTaken, Remembered, SeqConflict, Store
 
@@ -120,8 +121,9 @@ class BranchService:
     hub: Hub | None
     clock: Any  # server.core.clock.Clock
     writer: Executor | None = None  # None: write on the calling thread (bench compares both)
-    estimator: EstimatorLike | None = None
+    estimator: EstimatorLike | None = None  # in this process: observed and run on the event loop
     estimate_delay: float = 0.3  # after a change, screens get fresh estimates this much later
+    remote: RemoteEstimator | None = None  # or in its own process (server/estimator_process.py), as served
     state: BranchState = field(init=False)
     branch: Branch = field(init=False)
 
@@ -138,14 +140,23 @@ class BranchService:
         self._checkpoint(self.state)
 
     # ------------------------------------------------------------ loading
+    @property
+    def estimating(self) -> bool:
+        return self.estimator is not None or self.remote is not None
+
     def load(self) -> None:
         """Fold the branch's whole stored log (live, replay and import share this fold)."""
         state = BranchState()
+        log_so_far: list[Event] = []
         for seq, ev in self.store.events(self.id):
             state.apply(ev)
             if state.seq != seq:
                 raise RuntimeError(f"branch {self.id}: stored seq {seq} but {state.seq} events folded")
             self._observe(ev, state)
+            if self.remote is not None:
+                log_so_far.append(ev)
+        if self.remote is not None:
+            self.remote.open(self.config, log_so_far)
         self._set_state(state)
         self._checkpoint(state)
         self._remembered.clear()
@@ -173,8 +184,10 @@ class BranchService:
         self._since_base: list[Event] = []  # stored events applied after the copy
 
     def _stored(self, events: list[Event]) -> None:
-        """`events`, applied to the state, are now stored: a rollback keeps them."""
+        """`events`, applied to the state, are now stored: a rollback keeps them, the estimator process learns them."""
         self._since_base.extend(events)
+        if self.remote is not None:
+            self.remote.feed(self.state.seq - len(events) + 1, events)
         if len(self._since_base) >= CHECKPOINT_EVERY:
             self._checkpoint(self.state)  # ~5 ms for a busy day's state, once per 500 events
 
@@ -259,7 +272,9 @@ class BranchService:
         asked = time.monotonic()
         async with self.lock:
             await self._sync_for_read(asked)
-            return self.current_view()
+        await self.refresh_estimates()
+        async with self.lock:
+            return self.current_view(fresh=False)
 
     def current_view(self, fresh: bool = True) -> dict[str, Any]:
         """The branch view at the current seq (rebuilt on the next event or fresher estimates).
@@ -279,8 +294,8 @@ class BranchService:
         actions use the latest figures (fresh=False) and never run it; readers
         (fresh=True) run it once for a new seq and share the result.
         """
-        if self.estimator is None:
-            return None
+        if self.estimator is None:  # none, or in its own process: the latest that came back
+            return self._estimates[2] if self._estimates is not None else None
         now = self.branch.now()
         cached = self._estimates
         if not fresh:
@@ -295,20 +310,55 @@ class BranchService:
         self._estimates = (self.state.seq, now, est)
         return est
 
+    async def refresh_estimates(self, force: bool = False) -> None:
+        """Bring the estimates up to the current seq (at most every ESTIMATES_MAX_AGE_S without events).
+
+        In this process: computed here. In the estimator process: asked for
+        and awaited without the lock, so actions go on meanwhile; if the
+        child does not know the branch (restarted) or missed events, it is
+        sent the whole log from the store and asked again.
+        """
+        if self.remote is None:
+            if force:
+                self._estimates = None
+            self.estimates()
+            return
+        now, cached = self.branch.now(), self._estimates
+        if (not force and cached is not None and cached[0] == self.state.seq
+                and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S):
+            return
+        answer = await self.remote.estimate(now)
+        if answer.needs_open:
+            await self._reopen_remote()
+            answer = await self.remote.estimate(now)
+        if answer.estimates is not None and (self._estimates is None or answer.seq >= self._estimates[0]):
+            self._estimates = (answer.seq, now, answer.estimates)
+
+    async def _reopen_remote(self) -> None:
+        """Give the estimator process the branch's whole stored log (lock held: no event slips between)."""
+        assert self.remote is not None
+        async with self.lock:
+            stored = await self._run(lambda: [ev for _, ev in self.store.events(self.id)])
+            self.remote.open(self.config, stored)
+
     async def services(self) -> list[dict[str, Any]]:
         asked = time.monotonic()
         async with self.lock:
             await self._sync_for_read(asked)
-            est = self.estimates()
+        await self.refresh_estimates()
+        async with self.lock:
+            est = self.estimates(fresh=False)
             return [service_view(self.config, self.state, s.id, est) for s in self.config.services]
 
     async def ticket(self, number: str) -> dict[str, Any]:
         asked = time.monotonic()
         async with self.lock:
             await self._sync_for_read(asked)
+        await self.refresh_estimates()
+        async with self.lock:
             if number not in self.state.tickets:
                 raise NotFound(f"Ticket {number} was not issued today.", f"今天没有{number}号。")
-            return ticket_view(self.config, self.state, number, self.estimates())
+            return ticket_view(self.config, self.state, number, self.estimates(fresh=False))
 
     # ------------------------------------------------------------ actions
     async def issue_ticket(self, service: str, channel: str, key: str | None = None,
@@ -470,7 +520,7 @@ class BranchService:
         uses it, screens or not). Under a rush the estimator runs a few times a
         second, not once per action.
         """
-        if self.estimator is None or self._refresh is not None:
+        if not self.estimating or self._refresh is not None:
             return
         self._refresh = asyncio.get_running_loop().call_later(self.estimate_delay, self._start_refresh)
 
@@ -480,10 +530,9 @@ class BranchService:
     async def publish_refresh(self, force: bool = False) -> None:
         """Send screens the view with up-to-date estimates (force: even for an unchanged seq)."""
         try:
+            await self.refresh_estimates(force)
             async with self.lock:
-                if force:
-                    self._estimates = None
-                view = self.current_view()
+                view = self.current_view(fresh=False)
             if self.hub is not None and self.hub.subscriber_count(self.id):
                 self.hub.publish(self.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
         finally:
@@ -553,6 +602,8 @@ class BranchService:
                                     "导入期间网点数据有变化,未导入任何事件,请重试。") from None
             except Exception as exc:
                 raise StorageUnavailable() from exc
+            if self.remote is not None:
+                self.remote.feed(first, [ev for _, ev in parsed])
             if self.estimator is not None:  # feed it the imported events now that they are stored
                 probe = copy.deepcopy(self.state)
                 for _, ev in parsed:

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     day_check_seconds: float = 30.0  # how soon after the business day turns it is closed out
     branch_poll_seconds: float = 5.0  # how soon a branch another process added (admin API) goes live here
     estimator: bool = True  # False: no wait estimates at all (BRANCHQ_ESTIMATOR=false; the bench compares)
+    # True: the estimator runs in a child process, off the event loop (server/estimator_process.py);
+    # False: on the loop, as the in-process tests and `branchq evaluate` run it.
+    estimator_process: bool = True
     # Security (docs/security.md). Sessions and device tokens expire; issuance is rate limited.
     session_hours: float = 12.0  # a working day; then sign in again
     device_days: float = 365.0  # a kiosk's or screen's token

@@ -1,0 +1,302 @@
+"""The estimator in a process of its own, so a forward simulation never holds up the event loop.
+
+A full estimate of a busy branch costs 20-30 ms of CPU (server/core/estimator).
+Run on the event loop, it held up every action, read and screen message that
+arrived meanwhile: bench/server.py measured ticket p99 at one connection
+8.7 ms with the estimator on the loop and 3.3 ms without it.
+
+The child keeps, per branch, its own fold of the stored log (the same
+BranchState code as everywhere) and its own estimator, fed with events once
+they are stored, in seq order. The server asks for estimates and awaits the
+answer; its loop stays free while the child computes. Requests that pile up
+while the child is busy are answered together by one computation.
+
+Messages to the child, pickled over one pipe and handled in order:
+  ("open", branch, config, events)   (re)start a branch from its whole stored log
+  ("events", branch, first, events)  stored events with seqs first, first+1, ...
+  ("estimate", id, branch, now)      estimates for the branch as folded so far
+  ("close", branch)                  forget a branch
+Answers: (id, seq, estimates or None, needs_open). needs_open: the child does
+not know the branch (it was restarted) or missed events -- the server sends
+"open" again with the log from the store.
+
+If the child dies, it is started again; every branch then reopens. The child
+is `python -m server.estimator_process` on one end of a socket pair, not a
+multiprocessing "spawn": that re-imports the parent's __main__, which is
+whatever script started the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import itertools
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from server.core.config import BranchConfig
+from server.core.estimates import Estimates, EstimatorLike
+from server.core.events import Event
+from server.core.state import BranchState
+
+log = logging.getLogger("branchq")
+Factory = Callable[[BranchConfig], EstimatorLike | None]
+RESTART_PAUSE_S = (1.0, 60.0)  # a child that keeps dying is restarted after 1 s, 2 s, 4 s ... at most 60 s
+CHILD_NICENESS = 5  # on a small box the server's own work (actions, screens) comes first
+
+
+@dataclass(frozen=True)
+class Answer:
+    seq: int  # the branch's seq the estimates were made at (-1: none)
+    estimates: Estimates | None
+    needs_open: bool = False
+
+
+# ---------------------------------------------------------------- the child
+@dataclass
+class _Branch:
+    """One branch in the child: its state folded from the log and the estimator fed along."""
+
+    estimator: EstimatorLike
+    config: BranchConfig  # the set-up the estimator was made for
+    state: BranchState = field(default_factory=BranchState)
+    broken: bool = False  # missed events: answer needs_open until reopened
+
+    def take(self, first: int, events: list[Event]) -> None:
+        """Fold stored events with seqs first, first+1, ... (those it has already are skipped)."""
+        if self.broken:
+            return
+        if first > self.state.seq + 1:  # a gap: folding on would be a lie
+            self.broken = True
+            return
+        for ev in events[self.state.seq + 1 - first:]:
+            self.fold(ev)
+            if ev.type == "branch_config" and self.state.config != self.config:
+                # A new set-up (the admin API): the estimator is made for a
+                # configuration, so it is rebuilt from the whole log.
+                self.broken = True
+                return
+
+    def fold(self, ev: Event) -> None:
+        self.state.apply(ev)
+        self.estimator.observe(ev, self.state)
+
+
+def serve(conn: Connection, factory: Factory) -> None:
+    """The child's loop: fold what arrives, answer estimate requests, until the pipe closes."""
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICENESS)
+    branches: dict[str, _Branch] = {}
+    while True:
+        try:
+            batch = [conn.recv()]
+            while conn.poll():
+                batch.append(conn.recv())
+        except (EOFError, OSError):
+            return
+        asks: dict[str, list[tuple[int, datetime]]] = {}
+        for msg in batch:
+            if msg is None:
+                return
+            _handle(msg, branches, factory, asks)
+        for branch, reqs in asks.items():
+            answer = _estimate(branches.get(branch), max(now for _, now in reqs))
+            for req_id, _ in reqs:
+                conn.send((req_id, answer))
+
+
+def _handle(msg: tuple[Any, ...], branches: dict[str, _Branch], factory: Factory,
+            asks: dict[str, list[tuple[int, datetime]]]) -> None:
+    kind = msg[0]
+    if kind == "open":
+        _, branch, config, events = msg
+        estimator = factory(config)
+        if estimator is None:
+            branches.pop(branch, None)
+            return
+        b = branches[branch] = _Branch(estimator, config)
+        for ev in events:  # set-up changes inside this log are the history the estimator was made for
+            b.fold(ev)
+    elif kind == "events":
+        _, branch, first, events = msg
+        if branch in branches:
+            branches[branch].take(first, events)
+    elif kind == "estimate":
+        _, req_id, branch, now = msg
+        asks.setdefault(branch, []).append((req_id, now))
+    elif kind == "close":
+        branches.pop(msg[1], None)
+
+
+def _estimate(b: _Branch | None, now: datetime) -> Answer:
+    if b is None or b.broken:
+        return Answer(-1, None, needs_open=True)
+    try:
+        return Answer(b.state.seq, b.estimator.estimate(b.state, now))
+    except Exception:  # a wrong wait text must never cost a ticket or a screen
+        log.exception("the estimator failed at seq %s; showing no estimates", b.state.seq)
+        return Answer(b.state.seq, None)
+
+
+# ---------------------------------------------------------------- the server's side
+class EstimatorProcess:
+    """The child process and the two threads that talk to it (sending never blocks the loop)."""
+
+    def __init__(self, factory: str = "server.core.estimator:make_estimator") -> None:
+        self.factory = factory  # "module:function" the child imports: BranchConfig -> estimator or None
+        self._waiting: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Answer]]] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()  # the outbox and the waiting requests change together on a restart
+        self._closed = False
+        self.restarts = 0
+        self._proc, self._conn, self._outbox = self._start()
+
+    def _start(self) -> tuple[subprocess.Popen[bytes], Connection, queue.SimpleQueue[Any]]:
+        ours, theirs = socket.socketpair()
+        # -c, not -m: the child's Answer must pickle as server.estimator_process.Answer, not __main__.Answer
+        proc = subprocess.Popen([sys.executable, "-c", "from server.estimator_process import main; main()",
+                                 "--fd", str(theirs.fileno()), "--factory", self.factory],
+                                pass_fds=[theirs.fileno()], env=_child_env())
+        theirs.close()
+        parent = Connection(ours.detach())
+        outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        threading.Thread(target=_send_loop, args=(parent, outbox), daemon=True, name="branchq-est-send").start()
+        threading.Thread(target=self._receive_loop, args=(proc, parent), daemon=True,
+                         name="branchq-est-recv").start()
+        return proc, parent, outbox
+
+    def branch(self, branch: str) -> RemoteEstimator:
+        return RemoteEstimator(self, branch)
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._outbox.put(msg)
+
+    async def ask(self, branch: str, now: datetime) -> Answer:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Answer] = loop.create_future()
+        with self._lock:
+            req_id = next(self._ids)
+            self._waiting[req_id] = (loop, fut)
+            self._outbox.put(("estimate", req_id, branch, now))
+        return await fut
+
+    def close(self) -> None:
+        self._closed = True
+        self._outbox.put(None)
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._conn.close()
+
+    def _receive_loop(self, proc: subprocess.Popen[bytes], conn: Connection) -> None:
+        while True:
+            try:
+                req_id, answer = conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception:  # an answer that does not unpickle: that request waits for its next ask
+                log.exception("unreadable answer from the estimator process")
+                continue
+            self._resolve(req_id, answer)
+        if self._closed:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)
+        pause = min(RESTART_PAUSE_S[0] * 2 ** self.restarts, RESTART_PAUSE_S[1])
+        log.error("the estimator process stopped (exit code %s); starting it again in %.0f s",
+                  proc.returncode, pause)
+        time.sleep(pause)
+        if self._closed:
+            return
+        new = self._start()
+        with self._lock:  # what was asked of the dead child is answered "reopen"; the rest goes to the new one
+            waiting, self._waiting = self._waiting, {}
+            old_outbox = self._outbox
+            self._proc, self._conn, self._outbox = new
+            self.restarts += 1
+        old_outbox.put(None)
+        conn.close()
+        for loop, fut in waiting.values():
+            loop.call_soon_threadsafe(_set, fut, Answer(-1, None, needs_open=True))
+
+    def _resolve(self, req_id: int, answer: Answer) -> None:
+        with self._lock:
+            entry = self._waiting.pop(req_id, None)
+        if entry is not None:
+            loop, fut = entry
+            loop.call_soon_threadsafe(_set, fut, answer)
+
+
+def _send_loop(conn: Connection, outbox: queue.SimpleQueue[Any]) -> None:
+    """Pickle and send in order; None ends it (and, sent on, the child)."""
+    while True:
+        msg = outbox.get()
+        try:
+            conn.send(msg)
+        except (OSError, ValueError):
+            return  # the child is gone: the receiving thread restarts it
+        if msg is None:
+            return
+
+
+def _set(fut: asyncio.Future[Answer], answer: Answer) -> None:
+    if not fut.done():
+        fut.set_result(answer)
+
+
+@dataclass
+class RemoteEstimator:
+    """One branch's handle on the estimator process."""
+
+    process: EstimatorProcess
+    branch: str
+
+    def open(self, config: BranchConfig, events: Iterable[Event]) -> None:
+        self.process.send(("open", self.branch, config, list(events)))
+
+    def feed(self, first: int, events: list[Event]) -> None:
+        self.process.send(("events", self.branch, first, list(events)))
+
+    async def estimate(self, now: datetime) -> Answer:
+        return await self.process.ask(self.branch, now)
+
+    def close(self) -> None:
+        self.process.send(("close", self.branch))
+
+
+def _child_env() -> dict[str, str]:
+    """The child finds this very `server` package, even when it was imported from a source checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def _load_factory(spec: str) -> Factory:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="branchq's estimator process (started by the server)")
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--factory", required=True)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="branchq-estimator: %(levelname)s %(message)s")
+    serve(Connection(args.fd), _load_factory(args.factory))
+

@@ -1,0 +1,138 @@
+"""The estimator in its own process (server/estimator_process.py): the served set-up, fed stored events, restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from datetime import UTC, datetime
+
+from server.core.config import load_config
+from server.core.events import event
+from server.estimator_process import EstimatorProcess, _Branch
+from server.service import make_estimator
+from server.settings import DEMO_CONFIG
+from tests.estimator_kit import Slow
+from tests.serverkit import API, client
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _waits_shown(c) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Ticket -> wait text on the lobby's view, once the estimator process has answered."""
+    deadline = time.monotonic() + 30
+    while True:
+        view = c.get(f"{API}/state").json()
+        waits = {t["ticket"]: (t["wait"] or {}).get("text_zh", "") for s in view["services"] for t in s["tickets"]}
+        if waits and all(waits.values()) or time.monotonic() > deadline:
+            return waits
+        time.sleep(0.1)
+
+
+def test_served_setup_shows_waits_from_the_child(tmp_path, clock) -> None:
+    """With the real estimator, every waiting ticket on the lobby view has a wait text made by the child process."""
+    with client(tmp_path, clock, estimator_factory=make_estimator) as c:
+        assert c.app.state.estimating is not None  # the served set-up: not on the event loop
+        c.post(f"{API}/counters/1/open")
+        numbers = [c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"] for _ in range(4)]
+        waits = _waits_shown(c)
+        assert set(numbers) <= set(waits)
+        assert all(waits[n] for n in numbers), waits
+
+
+def test_a_killed_child_is_restarted_and_reopens_the_branch(tmp_path, clock) -> None:
+    """After the estimator process is killed, a new one is started, reads the log, and waits come back."""
+    with client(tmp_path, clock, estimator_factory=make_estimator) as c:
+        c.post(f"{API}/counters/1/open")
+        c.post(f"{API}/tickets", json={"service": "B"})
+        _waits_shown(c)
+        process: EstimatorProcess = c.app.state.estimating
+        os.kill(process._proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while process.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.restarts == 1
+        assert c.get("/api/v1/health").json()["estimator_restarts"] == 1
+        later = c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"]
+        assert _waits_shown(c).get(later)
+
+
+def test_the_loop_runs_while_the_child_computes() -> None:
+    """A half-second estimate is awaited, not run on the loop: other tasks keep running meanwhile."""
+    process = EstimatorProcess("tests.estimator_kit:Slow")
+    try:
+        config = load_config_demo()
+        process.send(("open", "demo", config, [event(T0, "branch_config", **config_mapping())]))
+
+        async def run() -> tuple[int, object]:
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            answer = await process.ask("demo", T0)
+            answer = await process.ask("demo", T0)  # the child's start-up is behind us: a plain 0.5 s estimate
+            ticker.cancel()
+            return ticks, answer
+
+        ticks, answer = asyncio.run(run())
+        assert ticks >= 40  # >= 1 s of 10 ms ticks while two estimates ran elsewhere
+        assert answer.seq == 1 and answer.estimates.join["A"].text_en == "1 events"
+    finally:
+        process.close()
+
+
+def test_requests_piled_up_are_answered_by_one_computation() -> None:
+    """Asks that arrive while the child is busy share one estimate instead of queueing one each."""
+    process = EstimatorProcess("tests.estimator_kit:Slow")
+    try:
+        config = load_config_demo()
+        process.send(("open", "demo", config, [event(T0, "branch_config", **config_mapping())]))
+
+        async def run() -> float:
+            await process.ask("demo", T0)  # started and warm
+            started = time.monotonic()
+            await asyncio.gather(*(process.ask("demo", T0) for _ in range(6)))
+            return time.monotonic() - started
+
+        assert asyncio.run(run()) < 2.0  # six at 0.5 s each would take 3 s; at most two computations run
+    finally:
+        process.close()
+
+
+def test_the_child_skips_events_it_has_and_asks_to_reopen_after_a_gap() -> None:
+    """Events are folded in seq order; repeats are skipped; a gap makes the branch ask for its whole log."""
+    config = load_config_demo()
+    b = _Branch(Slow(config), config)
+    first = event(T0, "branch_config", **config_mapping())
+    b.take(1, [first])
+    opened = event(T0, "counter_opened", counter="1")
+    b.take(2, [opened])
+    b.take(1, [first, opened])  # already folded: skipped
+    assert b.state.seq == 2 and b.estimator.seen == 2 and not b.broken
+    b.take(5, [opened])
+    assert b.broken
+
+
+def test_a_new_setup_in_the_stream_rebuilds_the_estimator() -> None:
+    """A branch_config with a different set-up marks the branch for reopening (its estimator is made per set-up)."""
+    config = load_config_demo()
+    b = _Branch(Slow(config), config)
+    b.take(1, [event(T0, "branch_config", **config_mapping())])
+    assert not b.broken
+    changed = {**config_mapping(), "name": "renamed"}
+    b.take(2, [event(T0, "branch_config", **changed)])
+    assert b.broken
+
+
+def load_config_demo():  # type: ignore[no-untyped-def]
+    return load_config(DEMO_CONFIG)
+
+
+def config_mapping() -> dict:  # type: ignore[type-arg]
+    return load_config_demo().event_fields()
