@@ -36,6 +36,7 @@ import itertools
 import logging
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -298,5 +299,7 @@ def main() -> None:
     ap.add_argument("--factory", required=True)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="branchq-estimator: %(levelname)s %(message)s")
+    # Ctrl+C in a terminal reaches the whole process group: the server stops the child (or the pipe closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(args.fd), _load_factory(args.factory))
 
