@@ -11,6 +11,7 @@ import numpy as np
 
 from server.core.config import load_config
 from server.core.estimator import Estimator, make_estimator
+from server.core.estimator.blend import Blend
 from server.core.estimator.calibration import AT_ONCE, Calibrator, ahead_bucket, bucket_group
 from server.core.estimator.distributions import BranchModel
 from server.core.estimator.forward import Lane, Plan, arrivals_matter, policy_score, simulate
@@ -213,3 +214,16 @@ def test_a_window_serving_a_rare_long_class_is_not_called_slow():
     assert 0.85 <= model.speed("2") <= 1.15 and 0.85 <= model.speed("1") <= 1.15
     low, mid, high = model.service_start("V", "2", (0.1, 0.5, 0.9))
     assert 0.8 * 1200 <= mid <= 1.2 * 1200 and low < mid < high
+
+
+def test_the_blend_moves_toward_the_head_of_line_wait_only_where_that_would_have_helped():
+    """The weight toward the head-of-line wait is the one past outcomes favour: near 1 when that wait was the answer, 0 when it was noise."""
+    rng = np.random.default_rng(8)
+    informative, noise = Blend(), Blend()
+    for _ in range(300):
+        actual, point = rng.exponential(300), rng.exponential(300)
+        informative.learn("3-5", point, actual + rng.normal(0, 10), actual)
+        noise.learn("3-5", actual + rng.normal(0, 10), point, actual)
+    assert informative.weight("3-5") >= 0.9 and noise.weight("3-5") == 0.0
+    assert informative.apply("3-5", 100.0, 200.0) >= 190.0 and noise.apply("3-5", 100.0, 200.0) == 100.0
+    assert Blend().apply("6-10", 100.0, 500.0) == 100.0  # nothing learned yet: the simulation's point

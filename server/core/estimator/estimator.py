@@ -11,7 +11,7 @@ meaning changes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from ..events import Event
 from ..policy import service_to_call
 from ..state import BranchState, CounterStatus, TicketStatus
 from . import kernel, texts
+from .blend import Blend
 from .calibration import AT_ONCE, SERVICE_TARGETS, Calibrator, ahead_bucket
 from .distributions import BranchModel, Defaults
 from .forward import simulate
@@ -29,6 +30,7 @@ from .schedule import CounterSchedule
 from .snapshot import HORIZON_S, Layout, _away, build, counter_services, services_of
 
 SOON_S = 180.0  # "turn soon": called within three minutes
+STAFFING = ("counter_opened", "counter_paused", "counter_resumed", "counter_closed")
 REUSE_S = 15.0  # the same state this recently simulated is reused (server refreshes, repeated reads)
 
 
@@ -40,6 +42,8 @@ class Raw:
     bucket: str
     q: tuple[float, float, float]
     scale: float
+    hol: float = 0.0  # the head-of-line wait then (0 with nobody ahead)
+    point: float = math.nan  # the calibrated point shown, before the blend (learned from)
 
 
 class Estimator:
@@ -56,6 +60,11 @@ class Estimator:
         # however often and whenever the screens asked before.
         self.seed = int((rng or np.random.default_rng(0)).integers(2**62))
         self.wait_cal = Calibrator()
+        self.blend = Blend()
+        # With counters' openings, pauses and closings in the log, the simulation knows who is staffed and
+        # the head-of-line wait adds nothing it does not (on simulated branches the blend cost as much as it
+        # gained); without them (a call centre's switch logs calls only), it carries what the log does not say.
+        self.staffing_logged = False
         self.service_cal = Calibrator(targets=SERVICE_TARGETS, window=400, late_cap=None, group=str, shift_point=False)  # per class
         self._first: dict[tuple[str, datetime], Raw] = {}
         self._service_raw: dict[tuple[str, datetime], Raw] = {}
@@ -65,6 +74,8 @@ class Estimator:
     # ---------------------------------------------------------------- learning
     def observe(self, event: Event, state: BranchState) -> None:
         self.model.observe(event, state)
+        if event.type in STAFFING:
+            self.staffing_logged = True
         self.schedule.observe(event, state)
         t = state.tickets.get(event.data.get("ticket", "")) if "ticket" in event.data else None
         if t is None:
@@ -84,7 +95,10 @@ class Estimator:
     def _score_wait(self, number: str, queued: datetime, called: datetime) -> None:
         raw = self._first.pop((number, queued), None)
         if raw is not None:
-            self.wait_cal.learn(raw.bucket, raw.q, raw.scale, (called - raw.at).total_seconds())
+            actual = (called - raw.at).total_seconds()
+            self.wait_cal.learn(raw.bucket, raw.q, raw.scale, actual)
+            if not math.isnan(raw.point):
+                self.blend.learn(raw.bucket, raw.point, raw.hol, actual)
         self._shown.pop(number, None)
 
     # ---------------------------------------------------------------- service durations
@@ -144,24 +158,25 @@ class Estimator:
         qs = _quantiles(calls[:, cols]) if len(cols) else np.zeros((4, 0))
         i = 0
         for s, waiting in zip(layout.services, layout.tickets, strict=True):
+            hol = _head_wait(state, waiting, now)
             for ahead, number in enumerate(waiting):
                 t = state.tickets[number]
-                key = (number, t.queued_at or t.issued_at)
-                raw = _raw(now, ahead, qs[:, i])
-                self._first.setdefault(key, raw)
-                out[number] = self._wait(number, s, ahead, raw, qs[3, i], layout, state, now)
+                raw = _raw(now, ahead, qs[:, i], hol if ahead else 0.0)
+                out[number] = self._wait(number, s, ahead, raw, qs[3, i], layout, state, now,
+                                         store=(number, t.queued_at or t.issued_at))
                 i += 1
         return out
 
     def _joins(self, state: BranchState, now: datetime, layout: Layout, calls: np.ndarray) -> dict[str, WaitEstimate]:
         cols = np.array([layout.join[s] for s in layout.services], dtype=int)
         qs = _quantiles(calls[:, cols])
-        return {s: self._wait("join:" + s, s, len(layout.tickets[i]), _raw(now, len(layout.tickets[i]), qs[:, i]),
+        return {s: self._wait("join:" + s, s, len(w), _raw(now, len(w), qs[:, i], _head_wait(state, w, now)),
                               qs[3, i], layout, state, now)
-                for i, s in enumerate(layout.services)}
+                for i, (s, w) in enumerate(zip(layout.services, layout.tickets, strict=True))}
 
     def _wait(self, key: str, service: str, ahead: int, raw: Raw, p_soon: float, layout: Layout,
-              state: BranchState, now: datetime) -> WaitEstimate:
+              state: BranchState, now: datetime, store: tuple[str, datetime] | None = None) -> WaitEstimate:
+        """The calibrated range and the blended point; `store`: keep the first prediction to learn from."""
         why_zh = why_en = ""
         if self.joins:  # the screens' explainer (the evaluation reads numbers only)
             notes = layout.notes.get(service)
@@ -169,9 +184,15 @@ class Estimator:
                 notes = layout.notes[service] = _notes(state, service, layout, now)
             why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
         if not layout.available[service]:
+            if store is not None:
+                self._first.setdefault(store, raw)
             u = texts.UNAVAILABLE
             return WaitEstimate(None, None, None, u.zh, u.en, False, why_zh, why_en, 0.0)  # no made-up number
         low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
+        if store is not None:
+            self._first.setdefault(store, replace(raw, point=point))
+        if not self.staffing_logged:
+            point = min(max(self.blend.apply(raw.bucket, point, raw.hol), low), high)
         shown = texts.wait_text(low, high, self._shown.get(key))
         self._shown[key] = shown
         return WaitEstimate(point, low, high, shown.zh, shown.en, True, why_zh, why_en, p_soon)
@@ -218,11 +239,19 @@ def _quantiles(samples: np.ndarray) -> np.ndarray:
     return np.vstack([q, (samples <= SOON_S).mean(axis=0)])
 
 
-def _raw(now: datetime, ahead: int, q: np.ndarray) -> Raw:
+def _raw(now: datetime, ahead: int, q: np.ndarray, hol: float) -> Raw:
     lo, mid, hi = float(q[0]), float(q[1]), float(q[2])
     # Tickets a free counter is calling right now are calibrated apart: their certain zeros would
     # otherwise make the late end look safer than it is for those who do wait.
-    return Raw(now, AT_ONCE if hi <= 0.0 else ahead_bucket(ahead), (lo, mid, hi), hi - lo + 60.0)
+    return Raw(now, AT_ONCE if hi <= 0.0 else ahead_bucket(ahead), (lo, mid, hi), hi - lo + 60.0, hol)
+
+
+def _head_wait(state: BranchState, waiting: list[str], now: datetime) -> float:
+    """How long the first in this line has waited so far (0 with nobody in line)."""
+    if not waiting:
+        return 0.0
+    head = state.tickets[waiting[0]]
+    return max((now - (head.queued_at or head.issued_at)).total_seconds(), 0.0)
 
 
 def _notes(state: BranchState, service: str, layout: Layout, now: datetime) -> list[tuple[str, str]]:
