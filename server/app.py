@@ -81,6 +81,8 @@ def create_app(
         # (a factory the child could not import) or asks for it in-process.
         estimating = (EstimatorProcess() if settings.estimator and settings.estimator_process
                       and estimator_factory is make_estimator else None)
+        if estimating is not None:
+            await estimating.start()
 
         def open_branch(config: BranchConfig) -> BranchService:
             """A running branch: its stored log folded (blocking); in-process, its first estimates made."""
@@ -132,7 +134,7 @@ def create_app(
                 writer.shutdown(wait=True)
             store.close()
             if estimating is not None:
-                estimating.close()
+                await estimating.close()
             COLLECTOR.uninstall()
 
     app = FastAPI(title="branchq", version="0.1.0", lifespan=lifespan,

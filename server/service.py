@@ -530,11 +530,12 @@ class BranchService:
     async def publish_refresh(self, force: bool = False) -> None:
         """Send screens the view with up-to-date estimates (force: even for an unchanged seq)."""
         try:
-            await self.refresh_estimates(force)
+            await self.refresh_estimates(force)  # (the kiosk's next answer uses them, screens or not)
+            if self.hub is None or not self.hub.subscriber_count(self.id):
+                return  # the view is rendered only for someone watching
             async with self.lock:
                 view = self.current_view(fresh=False)
-            if self.hub is not None and self.hub.subscriber_count(self.id):
-                self.hub.publish(self.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
+            self.hub.publish(self.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
         finally:
             self._refresh = None
 

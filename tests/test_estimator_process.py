@@ -60,12 +60,9 @@ def test_a_killed_child_is_restarted_and_reopens_the_branch(tmp_path, clock) -> 
 
 def test_the_loop_runs_while_the_child_computes() -> None:
     """A half-second estimate is awaited, not run on the loop: other tasks keep running meanwhile."""
-    process = EstimatorProcess("tests.estimator_kit:Slow")
-    try:
-        config = load_config_demo()
-        process.send(("open", "demo", config, [event(T0, "branch_config", **config_mapping())]))
-
-        async def run() -> tuple[int, object]:
+    async def run() -> tuple[int, object]:
+        process = await opened_slow_process()
+        try:
             ticks = 0
 
             async def tick() -> None:
@@ -79,30 +76,35 @@ def test_the_loop_runs_while_the_child_computes() -> None:
             answer = await process.ask("demo", T0)  # the child's start-up is behind us: a plain 0.5 s estimate
             ticker.cancel()
             return ticks, answer
+        finally:
+            await process.close()
 
-        ticks, answer = asyncio.run(run())
-        assert ticks >= 40  # >= 1 s of 10 ms ticks while two estimates ran elsewhere
-        assert answer.seq == 1 and answer.estimates.join["A"].text_en == "1 events"
-    finally:
-        process.close()
+    ticks, answer = asyncio.run(run())
+    assert ticks >= 40  # >= 1 s of 10 ms ticks while two estimates ran elsewhere
+    assert answer.seq == 1 and answer.estimates.join["A"].text_en == "1 events"
 
 
 def test_requests_piled_up_are_answered_by_one_computation() -> None:
     """Asks that arrive while the child is busy share one estimate instead of queueing one each."""
-    process = EstimatorProcess("tests.estimator_kit:Slow")
-    try:
-        config = load_config_demo()
-        process.send(("open", "demo", config, [event(T0, "branch_config", **config_mapping())]))
-
-        async def run() -> float:
+    async def run() -> float:
+        process = await opened_slow_process()
+        try:
             await process.ask("demo", T0)  # started and warm
             started = time.monotonic()
             await asyncio.gather(*(process.ask("demo", T0) for _ in range(6)))
             return time.monotonic() - started
+        finally:
+            await process.close()
 
-        assert asyncio.run(run()) < 2.0  # six at 0.5 s each would take 3 s; at most two computations run
-    finally:
-        process.close()
+    assert asyncio.run(run()) < 2.0  # six at 0.5 s each would take 3 s; at most two computations run
+
+
+async def opened_slow_process() -> EstimatorProcess:
+    """A child process running the half-second estimator, with the demo branch open in it."""
+    process = EstimatorProcess("tests.estimator_kit:Slow")
+    await process.start()
+    process.send(("open", "demo", load_config_demo(), [event(T0, "branch_config", **config_mapping())]))
+    return process
 
 
 def test_the_child_skips_events_it_has_and_asks_to_reopen_after_a_gap() -> None:
