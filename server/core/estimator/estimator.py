@@ -184,13 +184,13 @@ class Estimator:
                 notes = layout.notes[service] = _notes(state, service, layout, now)
             why_zh, why_en = texts.why_text(ahead, len(layout.serving[service]), notes)
         if not layout.available[service]:
-            if store is not None:
-                self._first.setdefault(store, raw)
+            if store is not None and store not in self._first:
+                self._first[store] = raw
             u = texts.UNAVAILABLE
             return WaitEstimate(None, None, None, u.zh, u.en, False, why_zh, why_en, 0.0)  # no made-up number
         low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
-        if store is not None:
-            self._first.setdefault(store, replace(raw, point=point))
+        if store is not None and store not in self._first:  # the first prediction is the one scored
+            self._first[store] = replace(raw, point=point)
         if not self.staffing_logged:
             point = min(max(self.blend.apply(raw.bucket, point, raw.hol), low), high)
         shown = texts.wait_text(low, high, self._shown.get(key))
