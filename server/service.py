@@ -132,7 +132,7 @@ class BranchService:
         self.lock = asyncio.Lock()
         self._remembered: OrderedDict[str, Remembered] = OrderedDict()
         self._view: tuple[int, Estimates | None, dict[str, Any]] | None = None
-        self._estimates: tuple[int, datetime, Estimates | None] | None = None
+        self._estimates: tuple[int, datetime, Estimates | None] | None = None  # (seq made at, when, figures)
         self._refresh: asyncio.TimerHandle | asyncio.Task[None] | None = None  # pending estimate refresh
         self.conflicts = 0  # appends lost to another writer and decided again (GET /health shows them)
         self._synced_at = float("-inf")  # monotonic time of the latest read of the store's head
@@ -175,7 +175,9 @@ class BranchService:
     def _set_state(self, state: BranchState) -> None:
         self.state = state
         self.branch = Branch(self.config, self.clock, state)
-        self._view = self._estimates = None
+        self._view = None
+        if self._estimates is not None:  # still shown until fresh ones come, but no longer counted as current
+            self._estimates = (-1, *self._estimates[1:])
 
     # ------------------------------------------------------------ stored history
     def _checkpoint(self, state: BranchState) -> None:
@@ -300,8 +302,8 @@ class BranchService:
         cached = self._estimates
         if not fresh:
             return cached[2] if cached is not None else None
-        if cached is not None and cached[0] == self.state.seq and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S:
-            return cached[2]
+        if self._estimates_current(now):
+            return cached[2] if cached is not None else None
         try:
             est: Estimates | None = self.estimator.estimate(self.state, now)
         except Exception:  # a wrong wait text must never cost a ticket or a screen
@@ -323,9 +325,8 @@ class BranchService:
                 self._estimates = None
             self.estimates()
             return
-        now, cached = self.branch.now(), self._estimates
-        if (not force and cached is not None and cached[0] == self.state.seq
-                and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S):
+        now = self.branch.now()
+        if not force and self._estimates_current(now):
             return
         answer = await self.remote.estimate(now)
         if answer.needs_open:
@@ -333,6 +334,12 @@ class BranchService:
             answer = await self.remote.estimate(now)
         if answer.estimates is not None and (self._estimates is None or answer.seq >= self._estimates[0]):
             self._estimates = (answer.seq, now, answer.estimates)
+
+    def _estimates_current(self, now: datetime) -> bool:
+        """Made at the current seq, and recently enough (waits age even without events)."""
+        cached = self._estimates
+        return (cached is not None and cached[0] == self.state.seq
+                and (now - cached[1]).total_seconds() < ESTIMATES_MAX_AGE_S)
 
     async def _reopen_remote(self) -> None:
         """Give the estimator process the branch's whole stored log (lock held: no event slips between)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -19,11 +20,11 @@ from tests.serverkit import API, client
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def _waits_shown(c) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _waits_shown(c, api: str = API) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Ticket -> wait text on the lobby's view, once the estimator process has answered."""
     deadline = time.monotonic() + 30
     while True:
-        view = c.get(f"{API}/state").json()
+        view = c.get(f"{api}/state").json()
         waits = {t["ticket"]: (t["wait"] or {}).get("text_zh", "") for s in view["services"] for t in s["tickets"]}
         if waits and all(waits.values()) or time.monotonic() > deadline:
             return waits
@@ -56,6 +57,39 @@ def test_a_killed_child_is_restarted_and_reopens_the_branch(tmp_path, clock) -> 
         assert c.get("/api/v1/health").json()["estimator_restarts"] == 1
         later = c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"]
         assert _waits_shown(c).get(later)
+
+
+NORTH = {
+    "name": "北区支行", "timezone": "Asia/Shanghai",
+    "services": [{"id": "A", "name": "现金", "prefix": "A"}, {"id": "B", "name": "个人", "prefix": "B"}],
+    "counters": [{"id": "1", "name": "1号窗口", "services": ["A", "B"]}],
+}
+
+
+def test_a_new_setup_keeps_the_waits_on_screen_and_rebuilds_the_estimator(tmp_path, clock) -> None:
+    """After an admin changes a branch's set-up, screens keep the last wait texts, then get the new set-up's."""
+    north = "/api/v1/branches/north"
+    with client(tmp_path, clock, estimator_factory=make_estimator) as c:
+        assert c.put("/api/v1/admin/branches/north", json=NORTH).status_code == 201
+        c.post(f"{north}/counters/1/open")
+        numbers = [c.post(f"{north}/tickets", json={"service": "B"}).json()["ticket"] for _ in range(3)]
+        assert all(_waits_shown(c, north).get(n) for n in numbers)
+        with c.websocket_connect("/ws/v1/branches/north") as ws:
+            assert json.loads(ws.receive_text())["type"] == "snapshot"
+            wider = {**NORTH, "services": [*NORTH["services"], {"id": "C", "name": "对公", "prefix": "C"}],
+                     "counters": [{"id": "1", "name": "1号窗口", "services": ["A", "B", "C"]}]}
+            assert c.put("/api/v1/admin/branches/north", json=wider).status_code == 200
+            msg = json.loads(ws.receive_text())
+        assert msg["event"]["type"] == "branch_config"
+        shown = {t["ticket"]: t["wait"] for s in msg["view"]["services"] for t in s["tickets"]}
+        assert all(shown[n] for n in numbers), shown  # not blanked while the estimator is rebuilt
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            join = {s["id"]: s["join"] for s in c.get(f"{north}/services").json()}
+            if join.get("C"):
+                break
+            time.sleep(0.1)
+        assert join["C"] and join["C"]["text_zh"], join  # the rebuilt estimator knows the new service
 
 
 def test_the_loop_runs_while_the_child_computes() -> None:
