@@ -102,20 +102,14 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 def serve_bare(port: int, data: Path) -> None:
     """The baseline server: a tutorial-shaped SQLModel insert, then the tutorial's broadcast loop."""
     import uvicorn
-    from sqlalchemy import event
-    from sqlmodel import Field, Session, SQLModel, create_engine
+    from baseline import bare_sqlite_engine  # bench/baseline.py (this script's folder is on sys.path)
+    from sqlmodel import Field, Session, SQLModel
 
     class Row(SQLModel, table=True):
         id: int | None = Field(default=None, primary_key=True)
         payload: str
 
-    engine = create_engine(f"sqlite:///{data / 'bare.db'}", connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(conn, _):  # type: ignore[no-untyped-def]
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-
+    engine = bare_sqlite_engine(data / "bare.db")
     SQLModel.metadata.create_all(engine)
     # What branchq's screens got, seq and all after it: the same bytes to compress and send.
     message = (data / "message.json").read_text(encoding="utf-8")

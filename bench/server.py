@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import Field, Session, SQLModel
 
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
@@ -60,15 +60,10 @@ class Row(SQLModel, table=True):
 def serve_bare(port: int, data: Path) -> None:
     import uvicorn
     from fastapi import FastAPI
-    from sqlalchemy import event
 
-    engine = create_engine(f"sqlite:///{data / 'bare.db'}", connect_args={"check_same_thread": False})
+    from bench.baseline import bare_sqlite_engine
 
-    @event.listens_for(engine, "connect")
-    def _pragmas(conn, _):  # type: ignore[no-untyped-def]
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-
+    engine = bare_sqlite_engine(data / "bare.db")
     SQLModel.metadata.create_all(engine)
     app = FastAPI()
 

@@ -1,0 +1,20 @@
+"""What the benchmarks' bare baselines share: SQLModel's tutorial engine on SQLite, tuned as branchq's is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, event
+from sqlmodel import create_engine
+
+
+def bare_sqlite_engine(path: Path) -> Engine:
+    """An engine on `path` in WAL mode with synchronous=NORMAL, as branchq's store runs SQLite (a fair baseline)."""
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _):  # type: ignore[no-untyped-def]
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
