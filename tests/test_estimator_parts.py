@@ -227,3 +227,22 @@ def test_the_blend_moves_toward_the_head_of_line_wait_only_where_that_would_have
     assert informative.weight("3-5") >= 0.9 and noise.weight("3-5") == 0.0
     assert informative.apply("3-5", 100.0, 200.0) >= 190.0 and noise.apply("3-5", 100.0, 200.0) == 100.0
     assert Blend().apply("6-10", 100.0, 500.0) == 100.0  # nothing learned yet: the simulation's point
+
+
+def test_the_loop_compiles_without_a_writable_cache(monkeypatch):
+    """Where numba cannot keep its cache (read-only install, no home) the loop is compiled uncached, not an error."""
+    import numba
+
+    from server.core.estimator import kernel
+
+    real = numba.njit
+
+    def njit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function '_call_times': no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(kernel, "_compiled", None)
+    plan = _random_plan(np.random.default_rng(3))
+    assert np.array_equal(simulate(plan, compiled=True), simulate(plan, compiled=False))

@@ -28,10 +28,17 @@ def call_times(*args: Any) -> np.ndarray:
     """The compiled `_call_times` (compiled at the first call, cached on disk by numba)."""
     global _compiled
     if _compiled is None:
-        from numba import njit
-
-        _compiled = njit(cache=True, nogil=True)(_call_times)
+        _compiled = _compile()
     return _compiled(*args)
+
+
+def _compile() -> Callable[..., np.ndarray]:
+    import numba
+
+    try:
+        return numba.njit(cache=True, nogil=True)(_call_times)  # type: ignore[no-any-return]
+    except RuntimeError:  # nowhere to keep the cache (read-only install, no home): compile at every start
+        return numba.njit(nogil=True)(_call_times)  # type: ignore[no-any-return]
 
 
 def warm_up() -> None:
