@@ -66,6 +66,30 @@ class Answer:
     seq: int  # the branch's seq the estimates were made at (-1: none)
     estimates: Estimates | None
     needs_open: bool = False
+    version: int = 0  # the child's count of estimates sent for the branch
+    changes: Changes | None = None  # instead of `estimates`: what differs from version - 1
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Estimates as the difference from the previous ones sent for the branch.
+
+    Most tickets' ranges do not change from one estimate to the next (a long
+    line for a class nobody serves; everyone behind a newcomer), and the server
+    unpickles answers on its event loop: 2,000 waiting tickets took 3.5 ms
+    sent whole. Only changed and dropped tickets travel.
+    """
+
+    at: datetime
+    waits: dict[str, Any]
+    gone: list[str]
+    join: dict[str, Any]
+    counters: dict[str, Any]
+
+    def applied_to(self, base: Estimates) -> Estimates:
+        waits = {number: w for number, w in base.waits.items() if number not in self.gone}
+        waits.update(self.waits)
+        return Estimates(at=self.at, waits=waits, join=self.join, counters=self.counters)
 
 
 # ---------------------------------------------------------------- the child
@@ -77,6 +101,8 @@ class _Branch:
     config: BranchConfig  # the set-up the estimator was made for
     state: BranchState = field(default_factory=BranchState)
     broken: bool = False  # missed events: answer needs_open until reopened
+    sent: Estimates | None = None  # the last estimates sent (the next answer sends what changed)
+    version: int = 0
 
     def take(self, first: int, events: list[Event]) -> None:
         """Fold stored events with seqs first, first+1, ... (those it has already are skipped)."""
@@ -140,6 +166,9 @@ def _handle(msg: tuple[Any, ...], branches: dict[str, _Branch], factory: Factory
     elif kind == "estimate":
         _, req_id, branch, now = msg
         asks.setdefault(branch, []).append((req_id, now))
+    elif kind == "resend":  # the server lost track: the next answer sends the estimates whole
+        if msg[1] in branches:
+            branches[msg[1]].sent = None
     elif kind == "close":
         branches.pop(msg[1], None)
 
@@ -148,10 +177,18 @@ def _estimate(b: _Branch | None, now: datetime) -> Answer:
     if b is None or b.broken:
         return Answer(-1, None, needs_open=True)
     try:
-        return Answer(b.state.seq, _shared(b.estimator.estimate(b.state, now)))
+        est = _shared(b.estimator.estimate(b.state, now))
     except Exception:  # a wrong wait text must never cost a ticket or a screen
         log.exception("the estimator failed at seq %s; showing no estimates", b.state.seq)
         return Answer(b.state.seq, None)
+    base, b.sent = b.sent, est
+    b.version += 1
+    if base is None:
+        return Answer(b.state.seq, est, version=b.version)
+    changed = {number: w for number, w in est.waits.items() if base.waits.get(number) != w}
+    gone = [number for number in base.waits if number not in est.waits]
+    return Answer(b.state.seq, None, version=b.version,
+                  changes=Changes(est.at, changed, gone, est.join, est.counters))
 
 
 def _shared(est: Estimates) -> Estimates:
@@ -262,15 +299,31 @@ class RemoteEstimator:
 
     process: EstimatorProcess
     branch: str
+    _last: tuple[int, Estimates | None] = (0, None)  # the child's version and the estimates it stands for
 
     def open(self, config: BranchConfig, events: Iterable[Event]) -> None:
+        self._last = (0, None)
         self.process.send(("open", self.branch, config, list(events)))
 
     def feed(self, first: int, events: list[Event]) -> None:
         self.process.send(("events", self.branch, first, list(events)))
 
     async def estimate(self, now: datetime) -> Answer:
-        return await self.process.ask(self.branch, now)
+        """The child's answer with whole estimates (changes applied to the last ones here)."""
+        answer = await self.process.ask(self.branch, now)
+        version, last = self._last
+        if answer.changes is None:
+            if answer.estimates is not None:
+                self._last = (answer.version, answer.estimates)
+            return answer
+        if answer.version == version:  # one computation answered several asks: applied already
+            return Answer(answer.seq, last, version=version)
+        if answer.version != version + 1 or last is None:  # out of step (a restart): ask for whole ones
+            self.process.send(("resend", self.branch))
+            return Answer(answer.seq, None)
+        est = answer.changes.applied_to(last)
+        self._last = (answer.version, est)
+        return Answer(answer.seq, est, version=answer.version)
 
     def close(self) -> None:
         self.process.send(("close", self.branch))

@@ -10,11 +10,12 @@ import time
 from datetime import UTC, datetime
 
 from server.core.config import load_config
+from server.core.estimates import Estimates, WaitEstimate
 from server.core.events import event
-from server.estimator_process import EstimatorProcess, _Branch
+from server.estimator_process import EstimatorProcess, RemoteEstimator, _Branch, _estimate
 from server.service import make_estimator
 from server.settings import DEMO_CONFIG
-from tests.estimator_kit import Slow
+from tests.estimator_kit import Scripted, Slow
 from tests.serverkit import API, client
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -106,8 +107,9 @@ def test_the_loop_runs_while_the_child_computes() -> None:
                     ticks += 1
 
             ticker = asyncio.create_task(tick())
-            answer = await process.ask("demo", T0)
-            answer = await process.ask("demo", T0)  # the child's start-up is behind us: a plain 0.5 s estimate
+            demo = process.branch("demo")
+            answer = await demo.estimate(T0)
+            answer = await demo.estimate(T0)  # the child's start-up is behind us: a plain 0.5 s estimate
             ticker.cancel()
             return ticks, answer
         finally:
@@ -164,6 +166,45 @@ def test_a_new_setup_in_the_stream_rebuilds_the_estimator() -> None:
     changed = {**config_mapping(), "name": "renamed"}
     b.take(2, [event(T0, "branch_config", **changed)])
     assert b.broken
+
+
+def test_only_changed_ranges_travel_and_the_server_rebuilds_the_whole() -> None:
+    """Each answer after the first carries only changed and dropped tickets; applied, it equals the child's estimates."""
+    def wait(minutes: int) -> WaitEstimate:
+        return WaitEstimate(minutes * 60.0, 0.0, minutes * 90.0, f"{minutes}", f"{minutes}")
+
+    script = [Estimates(at=T0, waits={"A001": wait(5), "A002": wait(9), "A003": wait(12)}),
+              Estimates(at=T0, waits={"A002": wait(4), "A003": wait(12), "A004": wait(15)}),
+              Estimates(at=T0, waits={"A003": wait(8), "A004": wait(15)})]
+    config = load_config_demo()
+    child = _Branch(Scripted(script), config)
+    answers = [_estimate(child, T0) for _ in script]
+    assert answers[0].estimates is not None and answers[0].changes is None
+    assert answers[1].changes.waits == {"A002": wait(4), "A004": wait(15)} and answers[1].changes.gone == ["A001"]
+    assert answers[2].changes.waits == {"A003": wait(8)} and answers[2].changes.gone == ["A002"]
+
+    class Replaying:
+        """Stands in for the process: hands the server side the child's answers in turn (one of them twice)."""
+
+        def __init__(self, answers) -> None:  # type: ignore[no-untyped-def]
+            self.answers, self.sent = answers, []
+
+        async def ask(self, branch, now):  # type: ignore[no-untyped-def]
+            return self.answers.pop(0)
+
+        def send(self, msg) -> None:  # type: ignore[no-untyped-def]
+            self.sent.append(msg)
+
+    process = Replaying([answers[0], answers[1], answers[1], answers[2]])
+    remote = RemoteEstimator(process, "demo")  # type: ignore[arg-type]
+    got = [asyncio.run(remote.estimate(T0)).estimates for _ in range(4)]
+    assert [sorted(e.waits.items()) for e in got] == [sorted(s.waits.items()) for s in (script[0], script[1],
+                                                                                         script[1], script[2])]
+    assert process.sent == []
+
+    out_of_step = Replaying([answers[2]])  # a change against a version this side never had
+    lost = RemoteEstimator(out_of_step, "demo")  # type: ignore[arg-type]
+    assert asyncio.run(lost.estimate(T0)).estimates is None and out_of_step.sent == [("resend", "demo")]
 
 
 def load_config_demo():  # type: ignore[no-untyped-def]
