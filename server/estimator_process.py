@@ -57,6 +57,7 @@ from server.core.state import BranchState
 
 log = logging.getLogger("branchq")
 Factory = Callable[[BranchConfig], EstimatorLike | None]
+FEED_BATCH = 32  # under a rush, events go before the ask in messages of this many: no long pickling burst
 RESTART_PAUSE_S = (1.0, 60.0)  # a child that keeps dying is restarted after 1 s, 2 s, 4 s ... at most 60 s
 CHILD_NICENESS = 10  # on a small box the server's own work (actions, screens) comes first; 10 still leaves it ~10 % of a busy core
 
@@ -320,6 +321,8 @@ class RemoteEstimator:
         if not self._unsent:
             self._first = first
         self._unsent.extend(events)
+        if len(self._unsent) >= FEED_BATCH:
+            self._flush()
 
     def _flush(self) -> None:
         if self._unsent:
