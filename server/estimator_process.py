@@ -369,7 +369,10 @@ def main() -> None:
     ap.add_argument("--factory", required=True)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="branchq-estimator: %(levelname)s %(message)s")
-    # Ctrl+C in a terminal reaches the whole process group: the server stops the child (or the pipe closes).
+    # Ctrl+C in a terminal, or a service manager stopping the whole group, reaches the child too: the
+    # server stops it (or its socket closes), so it outlives the server's shutdown instead of being
+    # restarted in the middle of it ("the estimator process stopped", logged as an error).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     serve(Connection(args.fd), _load_factory(args.factory))
 
