@@ -219,6 +219,7 @@ class EstimatorProcess:
         self._ids = itertools.count()
         self._closed = False
         self.restarts = 0
+        self._restarting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the child (call on the loop that will use it)."""
@@ -240,6 +241,8 @@ class EstimatorProcess:
             self._writer.write(struct.pack("!i", len(data)) + data)
 
     async def ask(self, branch: str, now: datetime) -> Answer:
+        if self._writer.is_closing():  # the child died and a new one is not up yet: nobody would answer
+            return Answer(-1, None, needs_open=True)
         fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         req_id = next(self._ids)
         self._waiting[req_id] = fut
@@ -274,8 +277,8 @@ class EstimatorProcess:
             fut = self._waiting.pop(req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(answer)
-        if not self._closed:
-            asyncio.get_running_loop().create_task(self._restart(proc))
+        if not self._closed:  # (kept: the loop holds tasks only weakly)
+            self._restarting = asyncio.get_running_loop().create_task(self._restart(proc))
 
     async def _restart(self, proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):

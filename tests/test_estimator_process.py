@@ -51,6 +51,11 @@ def test_a_killed_child_is_restarted_and_reopens_the_branch(tmp_path, clock) -> 
         _waits_shown(c)
         process: EstimatorProcess = c.app.state.estimating
         os.kill(process._proc.pid, signal.SIGKILL)
+        process._proc.wait()
+        started = time.monotonic()
+        clock.advance(10)  # old estimates: the read asks the child, which is being restarted
+        assert c.get(f"{API}/state").status_code == 200
+        assert time.monotonic() - started < 5  # answered from what it has, not left waiting for a dead child
         deadline = time.monotonic() + 30
         while process.restarts == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
