@@ -28,7 +28,7 @@ import pickle
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -271,12 +271,18 @@ class BranchService:
 
     # ------------------------------------------------------------ reads
     async def view(self) -> dict[str, Any]:
+        async with self._reading():
+            return self.current_view(fresh=False)
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """A read: catch up with the store, bring the estimates up to date without the lock, then hold it."""
         asked = time.monotonic()
         async with self.lock:
             await self._sync_for_read(asked)
         await self.refresh_estimates()
         async with self.lock:
-            return self.current_view(fresh=False)
+            yield
 
     def current_view(self, fresh: bool = True) -> dict[str, Any]:
         """The branch view at the current seq (rebuilt on the next event or fresher estimates).
@@ -349,20 +355,12 @@ class BranchService:
             self.remote.open(self.config, stored)
 
     async def services(self) -> list[dict[str, Any]]:
-        asked = time.monotonic()
-        async with self.lock:
-            await self._sync_for_read(asked)
-        await self.refresh_estimates()
-        async with self.lock:
+        async with self._reading():
             est = self.estimates(fresh=False)
             return [service_view(self.config, self.state, s.id, est) for s in self.config.services]
 
     async def ticket(self, number: str) -> dict[str, Any]:
-        asked = time.monotonic()
-        async with self.lock:
-            await self._sync_for_read(asked)
-        await self.refresh_estimates()
-        async with self.lock:
+        async with self._reading():
             if number not in self.state.tickets:
                 raise NotFound(f"Ticket {number} was not issued today.", f"今天没有{number}号。")
             return ticket_view(self.config, self.state, number, self.estimates(fresh=False))
