@@ -44,7 +44,7 @@ from server.core.errors import BranchError, IllegalAction, InvalidInput, LogErro
 from server.core.estimates import Estimates, EstimatorLike
 from server.core.events import Event, LogReader, format_ts
 from server.core.state import BranchState
-from server.core.view import branch_view, counter_view, service_view, ticket_view
+from server.core.view import branch_view, counter_view, service_view, shown_texts, ticket_view
 from server.estimator_process import RemoteEstimator
 from server.hub import Hub
 from server.store import KeyTaken, Remembered, SeqConflict, Store
@@ -136,6 +136,7 @@ class BranchService:
         self._refresh: asyncio.TimerHandle | asyncio.Task[None] | None = None  # pending estimate refresh
         self.conflicts = 0  # appends lost to another writer and decided again (GET /health shows them)
         self._synced_at = float("-inf")  # monotonic time of the latest read of the store's head
+        self._shown: tuple[Any, ...] | None = None  # shown_texts of the latest view sent to screens
         self._set_state(BranchState())
         self._checkpoint(self.state)
 
@@ -533,13 +534,22 @@ class BranchService:
         self._refresh = asyncio.get_running_loop().create_task(self.publish_refresh())  # kept: tasks are weak
 
     async def publish_refresh(self, force: bool = False) -> None:
-        """Send screens the view with up-to-date estimates (force: even for an unchanged seq)."""
+        """Send screens the view with up-to-date estimates, if any text they show changed.
+
+        force: estimate again even for an unchanged seq (waits age without
+        events). Figures that moved without changing a text are not sent: no
+        flicker, and no message to every screen for nothing.
+        """
         try:
             await self.refresh_estimates(force)  # (the kiosk's next answer uses them, screens or not)
             if self.hub is None or not self.hub.subscriber_count(self.id):
                 return  # the view is rendered only for someone watching
             async with self.lock:
                 view = self.current_view(fresh=False)
+                shown = shown_texts(view)
+                if shown == self._shown:
+                    return
+                self._shown = shown
             self.hub.publish(self.id, None, json.dumps({"type": "refresh", **view}, ensure_ascii=False))
         finally:
             self._refresh = None
@@ -548,7 +558,10 @@ class BranchService:
         """(seq, text) for events up to the current seq: the view rides on the one at the current seq."""
         out = []
         for seq, ev in events:
-            view = self.current_view(fresh=False) if seq == self.state.seq else None
+            view = None
+            if seq == self.state.seq:
+                view = self.current_view(fresh=False)
+                self._shown = shown_texts(view)
             msg = {"type": "event", "seq": seq, "event": ev, "view": view}
             out.append((seq, json.dumps(msg, ensure_ascii=False)))
         return out

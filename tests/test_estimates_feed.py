@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -54,15 +55,60 @@ def test_restart_feeds_the_estimator_the_stored_history(tmp_path, clock):
         assert est.observed == ["branch_config", "ticket_issued", "counter_opened"]
 
 
+class Ticking(FixedEstimator):
+    """Every wait is 'about M min', M the clock's minute: its texts change as time passes."""
+
+    def estimate(self, state, now) -> Estimates:
+        est = super().estimate(state, now)
+        wait = WaitEstimate(60 * now.minute, 0, 120, f"约{now.minute}分钟", f"About {now.minute} min")
+        return Estimates(at=now, waits=dict.fromkeys(est.waits, wait), join=dict.fromkeys(est.join, wait),
+                         counters=est.counters)
+
+
+class Drifting(FixedEstimator):
+    """The figures move with the clock, the texts never do."""
+
+    def estimate(self, state, now) -> Estimates:
+        est = super().estimate(state, now)
+        wait = WaitEstimate(300 + now.second, 240, 420, "约需4–7分钟", "About 4–7 min")
+        return Estimates(at=now, waits=dict.fromkeys(est.waits, wait), join=dict.fromkeys(est.join, wait),
+                         counters=est.counters)
+
+
 def test_screens_get_refreshed_wait_texts_without_events(tmp_path, clock):
-    """With an estimator, connected screens receive a 'refresh' view now and then at the same seq."""
-    with client(tmp_path, clock, estimator_factory=lambda config: FixedEstimator(), refresh_seconds=0.05) as c:
+    """Connected screens receive a 'refresh' view at the same seq when a wait text changes with time."""
+    with client(tmp_path, clock, estimator_factory=lambda config: Ticking(), refresh_seconds=0.05) as c:
         c.post(f"{API}/tickets", json={"service": "A"})
         with c.websocket_connect("/ws/v1/branches/demo") as ws:
+            snapshot = json.loads(ws.receive_text())
+            clock.advance(60)
+            texts = []
+            while not texts or texts[-1] != "About 1 min":
+                msg = json.loads(ws.receive_text())
+                assert (msg["type"], msg["seq"]) == ("refresh", 2)
+                texts.append(msg["services"][0]["tickets"][0]["wait"]["text_en"])
+    assert snapshot["services"][0]["tickets"][0]["wait"]["text_en"] == "About 0 min"
+    assert set(texts) <= {"About 0 min", "About 1 min"} and len(texts) <= 2  # at most one before the clock moved
+
+
+def test_a_refresh_that_changes_no_text_is_not_sent(tmp_path, clock):
+    """Estimates whose figures moved but whose texts did not send nothing to the screens."""
+    with client(tmp_path, clock, estimator_factory=lambda config: Drifting(), refresh_seconds=0.02) as c:
+        with c.websocket_connect("/ws/v1/branches/demo") as ws:
             assert json.loads(ws.receive_text())["type"] == "snapshot"
+            c.post(f"{API}/tickets", json={"service": "A"})
+            while True:  # the event, and a refresh if its view did not have the new ticket's wait text yet
+                msg = json.loads(ws.receive_text())
+                view = msg["view"] if msg["type"] == "event" else msg  # (None on all but an action's last event)
+                if view and view["services"][0]["tickets"] and view["services"][0]["tickets"][0]["wait"]:
+                    break
+            for _ in range(10):  # a refresh every 20 ms, each with new figures
+                clock.advance(1)
+                time.sleep(0.03)
+            assert c.get(f"{API}/state").json()["services"][0]["tickets"][0]["wait"]["expected_s"] > 300
+            c.post(f"{API}/counters/1/open")
             msg = json.loads(ws.receive_text())
-    assert (msg["type"], msg["seq"]) == ("refresh", 2)
-    assert msg["services"][0]["tickets"][0]["wait"]["text_en"] == "About 4–7 min"
+    assert (msg["type"], msg["seq"]) == ("event", 3)
 
 
 def test_one_estimate_serves_an_action_and_the_polls_after_it(tmp_path, clock):

@@ -140,6 +140,23 @@ def recent_calls(state: BranchState) -> list[dict[str, Any]]:
     ]
 
 
+def shown_texts(view: dict[str, Any]) -> tuple[Any, ...]:
+    """What the screens show of a view's estimates: the texts, not the seconds behind them.
+
+    Two views with the same shown texts look the same on every screen, so a
+    refresh that changes only the figures is not worth a message to each of
+    hundreds of screens (and would make the texts flicker for nothing).
+    """
+    def texts(e: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        if e is None:
+            return None
+        return (e["text_zh"], e["text_en"], e.get("why_zh"), e.get("why_en"), e.get("kind"), e["available"])
+
+    return (view["seq"],
+            tuple(texts(c["estimate"]) for c in view["counters"]),
+            tuple((texts(s["join"]), tuple(texts(t["wait"]) for t in s["tickets"])) for s in view["services"]))
+
+
 def estimate_dict(e: Range | None) -> dict[str, Any] | None:
     if e is None:
         return None
