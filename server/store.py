@@ -89,6 +89,7 @@ class Remembered:
 
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _IDEM = IdempotencyRow.__table__  # type: ignore[attr-defined]
+WAL_CHECKPOINT_PAGES = 200  # SQLite's checkpoint at commit, past this many log pages (see _sqlite_pragmas)
 ONE_STATEMENT_ROWS = 200  # larger appends (imports) go as a transaction of batched INSERTs
 
 
@@ -111,13 +112,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # gives up is the fsync per commit: a power cut or kernel panic may lose
     # the last commits. FULL would cost an fsync (milliseconds) per action;
     # a branch that needs power-loss safety sets synchronous=FULL here.
-    # SQLite's automatic checkpoint stays on: the commit that crosses 1,000 WAL
-    # pages copies them back and fsyncs (~5 ms, about one commit in 200 under
-    # a benchmark rush; never noticed at a branch's pace). Moving it to a
-    # PASSIVE checkpoint thread was measured and let the WAL grow without
-    # bound under continuous writes, so it is not done.
+    # The commit that crosses WAL_CHECKPOINT_PAGES of log copies them back into
+    # the database and fsyncs: SQLite's default of 1,000 pages (~5 pages per
+    # action) cost that commit ~5-7 ms once in ~200 actions, most of the actions
+    # slower than 2 ms at one connection. At 200 pages it costs ~2.5 ms once in
+    # ~40: bench/server.py's ticket p99 at one connection went from 4.6-6.1 ms
+    # to 3.8-4.1 ms in four interleaved pairs of runs. A PASSIVE checkpoint
+    # thread (SQLite's at 4,000 pages as a backstop) was measured too: on two
+    # cores its copying competed with the actions, p50 rose 0.1-0.4 ms and p99
+    # was no better, so it is not done.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cur.execute("PRAGMA busy_timeout=5000")  # another process (import) briefly holds the write lock
     cur.close()
 
