@@ -93,21 +93,21 @@ def test_screens_get_refreshed_wait_texts_without_events(tmp_path, clock):
 
 def test_a_refresh_that_changes_no_text_is_not_sent(tmp_path, clock):
     """Estimates whose figures moved but whose texts did not send nothing to the screens."""
-    with client(tmp_path, clock, estimator_factory=lambda config: Drifting(), refresh_seconds=0.02) as c:
-        with c.websocket_connect("/ws/v1/branches/demo") as ws:
-            assert json.loads(ws.receive_text())["type"] == "snapshot"
-            c.post(f"{API}/tickets", json={"service": "A"})
-            while True:  # the event, and a refresh if its view did not have the new ticket's wait text yet
-                msg = json.loads(ws.receive_text())
-                view = msg["view"] if msg["type"] == "event" else msg  # (None on all but an action's last event)
-                if view and view["services"][0]["tickets"] and view["services"][0]["tickets"][0]["wait"]:
-                    break
-            for _ in range(10):  # a refresh every 20 ms, each with new figures
-                clock.advance(1)
-                time.sleep(0.03)
-            assert c.get(f"{API}/state").json()["services"][0]["tickets"][0]["wait"]["expected_s"] > 300
-            c.post(f"{API}/counters/1/open")
+    with (client(tmp_path, clock, estimator_factory=lambda config: Drifting(), refresh_seconds=0.02) as c,
+          c.websocket_connect("/ws/v1/branches/demo") as ws):
+        assert json.loads(ws.receive_text())["type"] == "snapshot"
+        c.post(f"{API}/tickets", json={"service": "A"})
+        while True:  # the event, and a refresh if its view did not have the new ticket's wait text yet
             msg = json.loads(ws.receive_text())
+            view = msg["view"] if msg["type"] == "event" else msg  # (None on all but an action's last event)
+            if view and view["services"][0]["tickets"] and view["services"][0]["tickets"][0]["wait"]:
+                break
+        for _ in range(10):  # a refresh every 20 ms, each with new figures
+            clock.advance(1)
+            time.sleep(0.03)
+        assert c.get(f"{API}/state").json()["services"][0]["tickets"][0]["wait"]["expected_s"] > 300
+        c.post(f"{API}/counters/1/open")
+        msg = json.loads(ws.receive_text())
     assert (msg["type"], msg["seq"]) == ("event", 3)
 
 
