@@ -179,7 +179,7 @@ def test_a_key_too_old_for_memory_is_caught_by_the_store(c):
 @pytest.mark.parametrize("line, reason", [
     (b"\xff\xfe{}", "line 1: not UTF-8"),
     (b'{"ts": "2026-12-01T09:00:00+08:00", "type": "counter_opened", "counter": "1", "services": 5}',
-     "line 1: 'counter_opened' has a field of the wrong type"),
+     "line 1: 'services' of 'counter_opened' must be a list of service ids"),
     (b'{"ts": "9999-12-31T23:59:59-12:00", "type": "abandoned", "ticket": "A001"}', "line 1: '9999-12-31T23:59:59-12:00' is out of range"),
 ])
 def test_odd_log_lines_are_named_not_500(c, line, reason):

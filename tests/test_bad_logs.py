@@ -16,7 +16,14 @@ T2 = "2026-12-01T09:00:20+08:00"
 BAD_LINES = [
     ('{"ts": "' + T2 + '", "type": "called", "ticket": "B001"', "line 2: not valid JSON"),
     ('{"ts": "' + T2 + '", "type": "counter_opened", "counter": "1", "services": 5}',
-     "line 2: 'counter_opened' has a field of the wrong type"),
+     "line 2: 'services' of 'counter_opened' must be a list of service ids"),
+    ('{"ts": "' + T2 + '", "type": "ticket_issued", "ticket": "B002", "service": "B", "channel": 7}',
+     "line 2: 'channel' must be a string or null"),
+    ('{"ts": "' + T2 + '", "type": "counter_paused", "counter": "1", "reason": 5}',
+     "line 2: 'reason' must be a string or null"),
+    ('{"ts": "' + T2 + '", "type": "service_finished", "ticket": "B001", "counter": "1", "wrapup": "yes"}',
+     "line 2: 'wrapup' must be true, false or null"),
+
     ('{"ts": "' + T2 + '", "type": "ticket_issued", "ticket": 12, "service": "B"}', "line 2: 'ticket' must be a string"),
     ('{"ts": "yesterday", "type": "abandoned", "ticket": "B001"}', "line 2: 'yesterday' is not an ISO 8601 time"),
     ('{"ts": 1764550820, "type": "abandoned", "ticket": "B001"}', "line 2: 'ts' must be an ISO 8601 time as a string"),
@@ -36,7 +43,7 @@ BAD_LINES = [
 ]
 FUTURE = ('{"ts": "2026-12-02T09:00:00+08:00", "type": "abandoned", "ticket": "B001"}',
           "line 2: 2026-12-02T09:00:00.000+08:00 is in the future")
-IDS = ["broken-json", "services-5", "ticket-12", "ts-yesterday", "ts-number", "no-utc-offset", "unknown-ticket",
+IDS = ["broken-json", "services-5", "channel-7", "reason-5", "wrapup-yes", "ticket-12", "ts-yesterday", "ts-number", "no-utc-offset", "unknown-ticket",
        "out-of-order", "expected-return-5", "type-5", "config-services-5", "array", "huge-line"]
 
 
@@ -62,6 +69,16 @@ def test_api_import_names_the_line_and_stores_nothing(c, line, reason):
     assert stored_events(c) == before
     assert c.get(f"{API}/state").json()["services"] == state
     assert c.post(f"{API}/tickets", json={"service": "B"}).json()["ticket"] == "B001"  # B001 was not imported
+
+
+def test_api_import_of_a_counter_opened_for_an_unknown_service_names_the_known_ones(c):
+    """A counter opened for a service the branch does not have: 422 naming line 2 and the services it has."""
+    before = stored_events(c)
+    line = '{"ts": "' + T2 + '", "type": "counter_opened", "counter": "1", "services": ["Z"]}'
+    r = c.post(f"{API}/events", content=_file(line), headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == "line 2: unknown service 'Z' for a counter; known: A, B, C, V"
+    assert stored_events(c) == before
 
 
 def test_api_import_of_the_good_line_alone_is_accepted(c):

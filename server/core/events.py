@@ -97,6 +97,12 @@ def parse_ts(value: Any, name: str = "ts") -> datetime:
     return ts
 
 
+# Optional free-text fields of the spec. Their values are not limited to the
+# spec's examples (a call centre's export may say "phone" for `channel`), only
+# their type: a number where text belongs is a broken export, said so.
+OPTIONAL_TEXT = ("channel", "reason", "transaction")
+
+
 def parse_event(obj: Any) -> Event | None:
     """Validate one decoded JSON object. Returns None for an unknown type."""
     if not isinstance(obj, dict):
@@ -113,6 +119,14 @@ def parse_event(obj: Any) -> Event | None:
     for key in ("ticket", "counter", "service"):
         if key in obj and not isinstance(obj[key], str):
             raise ValueError(f"'{key}' must be a string")
+    for key in OPTIONAL_TEXT:  # optional: null is the same as absent
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise ValueError(f"'{key}' must be a string or null")
+    if obj.get("wrapup") is not None and not isinstance(obj["wrapup"], bool):
+        raise ValueError("'wrapup' must be true, false or null")
+    if type_ != "branch_config" and obj.get("services") is not None and not (
+            isinstance(obj["services"], list) and all(isinstance(s, str) for s in obj["services"])):
+        raise ValueError(f"'services' of '{type_}' must be a list of service ids")
     if "expected_return" in obj and obj["expected_return"] is not None:
         parse_ts(obj["expected_return"], "expected_return")
     data = {k: v for k, v in obj.items() if k not in ("ts", "type")}

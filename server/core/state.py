@@ -352,7 +352,8 @@ class BranchState:
 
     def _service(self, service: str, number: str | None) -> None:
         if self.config is not None and not self.config.has_service(service):
-            raise InconsistentEvent(f"unknown service '{service}' for ticket {number}")
+            whose = f"for ticket {number}" if number is not None else "for a counter"
+            raise InconsistentEvent(f"unknown service '{service}' {whose}; known: {', '.join(s.id for s in self.config.services)}")
         if self.config is None and service not in self.queues:
             self.queues[service] = []
 
