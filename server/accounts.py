@@ -13,6 +13,7 @@ process (the CLI, a second server) within that many seconds.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -28,6 +29,8 @@ from sqlmodel import Field, SQLModel
 
 from server.core.access import DEVICES, PEOPLE, Principal, Role
 from server.core.errors import InvalidInput, NotFound, NotSignedIn
+
+log = logging.getLogger("branchq")
 
 TOKEN_CACHE_S = 10.0
 # OWASP's argon2id minimum (19 MiB, 2 passes): ~0.1 s a hash on this 2-core machine,
@@ -206,14 +209,31 @@ class Accounts:
     def sign_out(self, session: str) -> None:
         self._revoke(SESSIONS, session, "session")
 
-    def choose_counter(self, who: Principal, branch: str, counter: str | None) -> None:
-        """A teller's session moves to `counter` of `branch` (None: to no counter)."""
+    def choose_counter(self, who: Principal, branch: str, counter: str | None) -> list[str]:
+        """A teller's session moves to `counter` of `branch` (None: to no counter).
+
+        One counter, one teller: whoever else was signed in to it is moved off
+        (their next action there is refused, naming no counter) and named in
+        the answer. Taking over, not refusing, because the usual case is a
+        colleague who left without signing out, and a window must not stay
+        locked until someone finds them.
+        """
         if who.session is None:
             raise InvalidInput("Only a signed-in person's session has a counter.")
+        displaced: list[str] = []
         with self.engine.begin() as conn:
+            if counter is not None:
+                held = (SESSIONS.c.counter_branch == branch) & (SESSIONS.c.counter == counter) & \
+                    (SESSIONS.c.id != who.session) & SESSIONS.c.revoked_at.is_(None) & \
+                    (SESSIONS.c.expires_at > _utc(self.now()))
+                displaced = sorted({r.user for r in conn.execute(select(SESSIONS.c.user).where(held))})
+                conn.execute(update(SESSIONS).where(held).values(counter=None, counter_branch=None))
             conn.execute(update(SESSIONS).where(SESSIONS.c.id == who.session).values(
                 counter=counter, counter_branch=branch if counter is not None else None))
         self._forget()
+        log.info("%s signed in to counter %s of branch %s%s", who.id, counter, branch,
+                 f", taking it over from {', '.join(displaced)}" if displaced else "")
+        return displaced
 
     # ---------------------------------------------------------------- devices
     def add_device(self, device_id: str, role: Role | str, branch: str, days: float | None = None) -> Issued:

@@ -179,15 +179,19 @@ async def close_session(request: Request, who: SignedIn) -> Response:
 
 @router.put("/api/v1/session/counter")
 async def choose_counter(request: Request, who: SignedIn, body: CounterChoice) -> dict[str, Any]:
-    """A teller signs in to one counter (the one they may act on); null signs out of it."""
+    """A teller signs in to one counter (the one they may act on); null signs out of it.
+
+    Anyone else signed in to that counter is moved off it (`took_over_from` names them).
+    """
     check(who, Permission.ACT, body.branch)
     svc = request.app.state.services.get(body.branch)
     if svc is None:
         raise NotFound(f"Unknown branch '{body.branch}'.", f"没有'{body.branch}'网点。")
     if body.counter is not None:
         svc.config.counter(body.counter)  # NotFound names the counters
-    await run_in_threadpool(_accounts(request).choose_counter, who, body.branch, body.counter)
-    return {**_who_body(who), "counter": body.counter, "counter_branch": body.branch if body.counter else None}
+    displaced = await run_in_threadpool(_accounts(request).choose_counter, who, body.branch, body.counter)
+    return {**_who_body(who), "counter": body.counter, "counter_branch": body.branch if body.counter else None,
+            "took_over_from": displaced}
 
 
 # ------------------------------------------------------------------ users

@@ -104,6 +104,20 @@ def test_a_teller_moves_to_another_counter_by_signing_in_to_it(c):
     assert bad.status_code == 404
 
 
+def test_one_teller_per_counter_the_newcomer_takes_it_over(c):
+    """A second teller signing in to counter 2 takes it over: named in the answer, the first is refused there."""
+    first = token(c, "teller", counter="2", name="zhang")
+    second = token(c, "teller", name="li")
+    moved = c.put("/api/v1/session/counter", json={"branch": "demo", "counter": "2"}, headers=bearer(second))
+    assert (moved.status_code, moved.json()["took_over_from"]) == (200, ["zhang"])
+    refused = c.post(f"{API}/counters/2/call-next", headers=bearer(first))
+    assert refused.status_code == 403 and "not signed in to a counter" in refused.json()["message"]
+    assert c.get("/api/v1/session", headers=bearer(first)).json()["counter"] is None
+    assert c.post(f"{API}/counters/2/call-next", headers=bearer(second)).json()["ticket"] == "B001"
+    other = c.put("/api/v1/session/counter", json={"branch": "demo", "counter": "3"}, headers=bearer(first))
+    assert other.json()["took_over_from"] == []  # counter 3 was nobody's
+
+
 def test_a_manager_reaches_only_their_branches(c):
     """A manager of another branch gets 403 on this one, naming the branches they have."""
     r = c.get(f"{API}/state", headers=auth(c, "manager", branch="north"))

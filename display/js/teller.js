@@ -17,7 +17,7 @@
       pick: "窗口", current: "当前号码", queueTitle: "本窗口等候队列", figTitle: "本窗口今日", more: "还有{n}人",
       served: "已办结", meanService: "平均办理", noShows: "过号", meanWait: "平均等候", opened: "开窗时间",
       min: "{n}分钟", waited: "已等{n}分钟", pauseTitle: "暂停窗口", returnIn: "预计多久恢复", cancel: "取消", ok: "暂停",
-      transferTitle: "转到哪项业务", done: "已完成:{what}", confirmClose: "确定关闭窗口?关闭后大屏显示“暂停服务”。",
+      transferTitle: "转到哪项业务", tookOver: "已接替{who}的窗口", done: "已完成:{what}", confirmClose: "确定关闭窗口?关闭后大屏显示“暂停服务”。",
       noReturn: "不确定", reasons: "午餐,会议,系统故障,临时离开",
       a_call: "叫号", a_recall: "重呼", a_start: "开始办理", a_finish: "办结", a_finish_wrapup: "办结·后台处理",
       a_wrapup_start: "后台处理", a_wrapup_done: "后台办结", a_noshow: "过号", a_transfer: "转办", a_pause: "暂停",
@@ -27,7 +27,7 @@
       pick: "Counter", current: "Current ticket", queueTitle: "Waiting for this counter", figTitle: "This counter today", more: "{n} more",
       served: "Served", meanService: "Mean service", noShows: "No-shows", meanWait: "Mean wait", opened: "Opened at",
       min: "{n} min", waited: "{n} min", pauseTitle: "Pause the counter", returnIn: "Back in", cancel: "Cancel", ok: "Pause",
-      transferTitle: "Transfer to which service", done: "Done: {what}", confirmClose: "Close this counter? Screens will show it as closed.",
+      transferTitle: "Transfer to which service", tookOver: "Took the counter over from {who}", done: "Done: {what}", confirmClose: "Close this counter? Screens will show it as closed.",
       noReturn: "Not sure", reasons: "Lunch,Meeting,System fault,Away briefly",
       a_call: "Call next", a_recall: "Recall", a_start: "Start", a_finish: "Finish", a_finish_wrapup: "Finish + back office",
       a_wrapup_start: "Back office", a_wrapup_done: "Back office done", a_noshow: "No-show", a_transfer: "Transfer", a_pause: "Pause",
@@ -204,6 +204,11 @@
     }).then(async (r) => {
       if (r.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
       else if (!r.ok) { const b = await r.json().catch(() => ({})); message((BQ.lang === "en" ? b.message : b.message_zh) || ("HTTP " + r.status), true); }
+      else {
+        // One teller per counter: a colleague still signed in here was moved off it.
+        const b = await r.json().catch(() => ({}));
+        if (b.took_over_from && b.took_over_from.length) message(t("tookOver", { who: b.took_over_from.join(", ") }));
+      }
     }).catch(() => { signedTo = null; });
   }
 
