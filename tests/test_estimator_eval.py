@@ -128,7 +128,13 @@ def test_intervals_are_calibrated_and_rarely_late(priority_report):
     assert m["late2"] <= 0.05
     for bucket, g in priority_report["by_ahead"][OURS].items():
         if g["n"] >= 80:
-            assert 0.70 <= g["coverage"] <= 0.95, bucket
+            assert 0.72 <= g["coverage"] <= 0.88, bucket
+
+
+def test_nobody_ahead_is_not_over_covered_by_the_tickets_called_at_once(priority_report):
+    """Half the "0 ahead" tickets are called at once (always covered), yet the group covers 75-85% on a 16-hour log: the others' low end rose."""
+    g = priority_report["by_ahead"][OURS]["0"]
+    assert g["n"] >= 200 and 0.75 <= g["coverage"] <= 0.85
 
 
 def test_beats_the_baselines_with_priorities_and_a_dedicated_window(priority_report):

@@ -88,6 +88,54 @@ def test_calibration_steers_a_group_with_many_certain_zeros_to_80_percent():
     assert late / n <= 0.05
 
 
+def _zero_heavy_group(cal: Calibrator, rng: np.random.Generator, n: int, share: float) -> list[tuple[float, float, float, float]]:
+    """Feeds `n` outcomes of a "0 ahead" group with `share` called at once, as the estimator does; returns (low, point, high, actual)."""
+    out = []
+    for _ in range(n):
+        if rng.random() < share:
+            bucket, raw, actual = AT_ONCE, (0.0, 0.0, 0.0), 0.0
+        else:
+            bucket, raw, actual = ahead_bucket(0), (20.0, 90.0, 250.0), float(rng.gamma(2.0, 55.0))
+        scale = raw[2] - raw[0] + 60.0
+        shown = cal.apply(bucket, raw, scale)
+        out.append((*shown, actual))
+        cal.learn(bucket, raw, scale, actual, shown, cal.shifted_point(bucket, raw, scale))
+    return out
+
+
+def test_calibration_settles_a_mostly_certain_group_within_a_day():
+    """With 70% of a group called at once, the group covers 75-85% already over its first few hundred outcomes, not after weeks."""
+    out = np.array(_zero_heavy_group(Calibrator(), np.random.default_rng(4), 700, 0.7))[100:]
+    covered = (out[:, 0] <= out[:, 3]) & (out[:, 3] <= out[:, 2])
+    assert 0.75 <= covered.mean() <= 0.85
+    assert (out[:, 3] > out[:, 2] + 120.0).mean() <= 0.03  # the misses are early ones
+
+
+def test_the_point_is_not_pulled_up_to_a_low_end_raised_for_coverage():
+    """Where the low end of the waits that are not certain rises for the group's coverage, the point stays their median."""
+    cal = Calibrator()
+    _zero_heavy_group(cal, np.random.default_rng(5), 1500, 0.8)
+    low, point, high = cal.apply(ahead_bucket(0), (20.0, 90.0, 250.0), 290.0)
+    assert point < low < high
+    assert abs(point - 2.0 * 55.0 * 0.84) < 40.0  # the gamma(2, 55) median is about 92 s
+
+
+def test_the_point_follows_the_median_shift_only_where_it_helped():
+    """A steady bias moves the point all the way; a median shift that is only noise (the raw median is right) is mostly ignored."""
+    rng = np.random.default_rng(8)
+    biased, unbiased = Calibrator(), Calibrator()
+    for _ in range(600):
+        mid = float(rng.uniform(100.0, 900.0))
+        raw, scale = (0.5 * mid, mid, 2.0 * mid), 1.5 * mid + 60.0
+        for cal, actual in ((biased, mid + 0.15 * scale + float(rng.normal(0.0, 10.0))),  # late by 15% of the scale
+                            (unbiased, mid * float(rng.lognormal(0.0, 0.5)))):
+            shown = cal.apply("3-5", raw, scale)
+            cal.learn("3-5", raw, scale, actual, shown, cal.shifted_point("3-5", raw, scale))
+    assert abs(biased.apply("3-5", (250.0, 500.0, 1000.0), 810.0)[1] - (500.0 + 0.15 * 810.0)) < 15.0
+    assert biased._weights["3-5"].weight == 1.0
+    assert unbiased._weights["3-5"].weight <= 0.5
+
+
 def test_calibration_raises_the_high_end_when_late_misses_pile_up():
     """When waits grow faster than the recent errors say (a drifting day), the high end's level rises and late misses stay rare."""
     rng = np.random.default_rng(3)

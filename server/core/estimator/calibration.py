@@ -5,17 +5,25 @@ recent errors: for each bucket we keep the last `window` scores
 (actual - raw) / scale of predictions whose outcome is known, and shift the
 low end, the point and the high end by quantiles of those scores (the point
 by their median: the metric is the mean absolute error, which the median
-minimises). The window makes it adaptive (queues drift through the day).
+minimises). The window makes it adaptive (queues drift through the day). A
+bucket still thin borrows the shifts of its report group, then of all buckets.
 
 Which quantiles is steered per *report group* (the people-ahead buckets the
-evaluation scores: 0, 1-2, 3-5, 6+), by adaptive conformal steps:
+evaluation scores: 0, 1-2, 3-5, 6+), by adaptive conformal steps on the
+interval that was shown when the prediction was made:
 - the high end starts at the 95% level (late misses are the ones customers
   resent) and is raised whenever misses above it run above 5%, or misses by
   more than `late_margin` seconds above `late_cap`;
-- the low end's level moves so that the group's coverage settles at 80%.
-  Where many waits are certain zeros (a free counter calls at once: any range
-  from 0 covers them) the low end of the others rises, so the 20% of misses
-  fall on the early side, never the late one.
+- the low end sits `coverage` below the high end, moved by what the group's
+  coverage has been. Waits certain to be zero (a free counter calls at once)
+  are covered by any range from 0; in a group where a share s of outcomes is
+  such, the others are aimed at (coverage - s) / (1 - s), never below
+  `min_width` levels: their low end rises, so the misses fall on the early
+  side (called sooner than said), never the late one.
+
+How far the point follows the median shift is learned too (per group, from
+past outcomes): where the scores' median is noise rather than bias, moving the
+point by it costs accuracy instead of gaining it.
 """
 
 from __future__ import annotations
@@ -91,10 +99,37 @@ class _Ring:
 
 @dataclass
 class _Levels:
-    """A group's current quantile levels for the low and high ends."""
+    """A group's current quantile levels for the low and high ends, and what steers the low one."""
 
     low: float
     high: float
+    adjust: float = 0.0  # adaptive conformal correction of the width high - low
+    certain: float = 0.0  # recent share of outcomes certain to be zero (moving average)
+    seen: int = 0
+
+
+@dataclass
+class _PointWeight:
+    """The last (raw point, fully shifted point, actual) of a group and the share of the shift they favour."""
+
+    window: int
+    data: np.ndarray = field(init=False)
+    n: int = 0
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.data = np.empty((self.window, 3))
+
+    def add(self, raw: float, shifted: float, actual: float) -> None:
+        self.data[self.n % self.window] = (raw, shifted, actual)
+        self.n += 1
+        if self.n >= 50 and self.n % 10 == 0:  # refitted every 10 outcomes: a weight moves slowly
+            d = self.data[: min(self.n, self.window)]
+            mae = np.abs(d[:, :1] + POINT_GRID[None, :] * (d[:, 1:2] - d[:, :1]) - d[:, 2:3]).mean(axis=0)
+            self.weight = float(POINT_GRID[int(mae.argmin())])
+
+
+POINT_GRID = np.linspace(0.0, 1.0, 5)
 
 
 @dataclass
@@ -104,30 +139,53 @@ class Calibrator:
     targets: tuple[float, float, float] = WAIT_TARGETS
     window: int = 300
     min_n: int = 25
-    shift_point: bool = True
+    shift_point: bool = True  # move the point by the median shift, as far as past outcomes favour
     coverage: float | None = 0.8  # steer the low end's level so realised coverage stays here (None: fixed)
     late_cap: float | None = 0.03  # raise the high end while misses by > late_margin run above this share
     late_margin: float = 120.0
-    step: float = 0.01  # adaptive conformal step of the low end's level
-    late_step: float = 0.02  # ... and of the high end's (a late miss moves it up at once)
+    step: float = 0.01  # adaptive conformal step of the high end's level against plain misses above it
+    late_step: float = 0.02  # ... and against late ones (a late miss moves it up at once)
+    cover_step: float = 0.02  # ... and of the width toward the coverage
+    min_width: float = 0.2  # the low end's level stays this far below the high end's
+    certain_rate: float = 0.01  # how fast the share of certain zeros follows (about the last 100 outcomes)
     group: Callable[[str], str] = bucket_group  # bucket -> the group whose coverage is steered
+    certain: tuple[str, ...] = (AT_ONCE,)  # buckets whose outcome is known at prediction (always covered)
     _scores: dict[str, _Ring] = field(default_factory=dict)
     _shift: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     _levels: dict[str, _Levels] = field(default_factory=dict)
+    _weights: dict[str, _PointWeight] = field(default_factory=dict)
 
-    def learn(self, bucket: str, raw: tuple[float, float, float], scale: float, actual: float) -> None:
-        """Record how a past prediction in `bucket` fared, now that its outcome is known."""
+    def learn(self, bucket: str, raw: tuple[float, float, float], scale: float, actual: float,
+              shown: tuple[float, float, float] | None = None, shifted: float | None = None) -> None:
+        """Record how a past prediction in `bucket` fared, now that its outcome is known.
+
+        `shown`: the (low, point, high) given then, which is what the steering
+        judges (without it, today's correction of the same raw interval);
+        `shifted`: the point the full median shift gave then.
+        """
         score = ((actual - raw[0]) / scale, (actual - raw[1]) / scale, (actual - raw[2]) / scale)
+        certain = bucket in self.certain
+        group = self.group(bucket)
+        steered = shown or self.apply(bucket, raw, scale)
         for key in (bucket, "*"):  # "*": all buckets together, for buckets still thin
-            ring = self._scores.get(key)
-            if ring is None:
-                ring = self._scores[key] = _Ring(self.window)
-            ring.add(score)
-            levels = self._group_levels(key)
-            if key in self._shift:
-                self._steer(levels, *self.apply(key, raw, scale), actual)
-            if ring.n >= self.min_n and (ring.n < 60 or ring.n % 20 == 0):  # a shift moves slowly
-                self._shift[key] = ring.quantiles((levels.low, self.targets[1], levels.high))
+            self._add(key, score)
+            self._steer(self._group_levels(key), steered, actual, certain)
+        if not certain:  # the group's own pool, the first fallback of its thin buckets
+            self._add("g:" + group, score)
+            if self.shift_point and shifted is not None:
+                w = self._weights.get(group)
+                if w is None:
+                    w = self._weights[group] = _PointWeight(self.window)
+                w.add(raw[1], shifted, actual)
+
+    def _add(self, key: str, score: tuple[float, float, float]) -> None:
+        ring = self._scores.get(key)
+        if ring is None:
+            ring = self._scores[key] = _Ring(self.window)
+        ring.add(score)
+        if ring.n >= self.min_n and (ring.n < 60 or ring.n % 20 == 0):  # a shift moves slowly
+            levels = self._group_levels(key[2:] if key.startswith("g:") else key)
+            self._shift[key] = ring.quantiles((levels.low, self.targets[1], levels.high))
 
     def _group_levels(self, key: str) -> _Levels:
         g = "*" if key == "*" else self.group(key)
@@ -136,34 +194,53 @@ class Calibrator:
             levels = self._levels[g] = _Levels(self.targets[0], self.targets[2])
         return levels
 
-    def _steer(self, levels: _Levels, low: float, point: float, high: float, actual: float) -> None:
-        """Adaptive conformal steps: the high end against late misses, the low end toward 80% coverage.
+    def _steer(self, levels: _Levels, shown: tuple[float, float, float], actual: float, certain: bool) -> None:
+        """Adaptive conformal steps: the high end against late misses, the width toward the coverage.
 
-        Many waits are exactly zero (a free counter calls at once) and any low
-        end of zero covers them, so the nominal levels alone would over-cover;
-        raising the low end's level for the others brings coverage back to 80%.
-        The high end only ever rises above its nominal level: the late side
-        keeps its small miss rate whatever the low end does.
+        A certain zero only counts toward the group's share of them: it is
+        covered whatever the levels. The high end only ever rises above its
+        nominal level: the late side keeps its small miss rate whatever the
+        low end does.
         """
+        levels.seen += 1  # a plain mean at first, then a moving one
+        levels.certain += (float(certain) - levels.certain) * max(self.certain_rate, 1.0 / levels.seen)
+        if certain:
+            return
+        low, _, high = shown
         if self.late_cap is not None:
             late = 1.0 if actual > high + self.late_margin else 0.0
             above = 1.0 if actual > high else 0.0
             step = self.late_step * (late - self.late_cap) + self.step * (above - (1.0 - self.targets[2]))
             levels.high = min(max(levels.high + step, self.targets[2]), 0.995)
         if self.coverage is not None:
+            s = min(levels.certain, 0.99)
+            aim = min(max((self.coverage - s) / (1.0 - s), self.min_width), self.coverage)
             covered = 1.0 if low <= actual <= high else 0.0
-            levels.low = min(max(levels.low + self.step * (covered - self.coverage), 0.0), levels.high - 0.2)
+            levels.adjust = min(max(levels.adjust + self.cover_step * (covered - aim), -0.3), 0.3)
+            levels.low = min(max(levels.high - aim + levels.adjust, 0.0), levels.high - self.min_width)
 
     def shift(self, bucket: str) -> tuple[float, float, float]:
-        return self._shift.get(bucket) or self._shift.get("*") or (0.0, 0.0, 0.0)
+        return (self._shift.get(bucket) or (None if bucket in self.certain else self._shift.get("g:" + self.group(bucket)))
+                or self._shift.get("*") or (0.0, 0.0, 0.0))
+
+    def shifted_point(self, bucket: str, raw: tuple[float, float, float], scale: float) -> float:
+        """The point moved by the whole median shift (what the point's weight is learned against)."""
+        return raw[1] + self.shift(bucket)[1] * scale
 
     def apply(self, bucket: str, raw: tuple[float, float, float], scale: float) -> tuple[float, float, float]:
-        """Calibrated (low, point, high), never negative and always in order."""
+        """Calibrated (low, point, high), never negative, the point never above the high end.
+
+        The point is not pulled up to a low end raised for the group's
+        coverage: it stays the estimate of the median.
+        """
         d = self.shift(bucket)
         low = max(raw[0] + d[0] * scale, 0.0)
         high = max(raw[2] + d[2] * scale, low)
-        point = raw[1] + d[1] * scale if self.shift_point else raw[1]
-        return low, min(max(point, low), high), high
+        point = raw[1]
+        if self.shift_point:
+            w = self._weights.get(self.group(bucket))
+            point += (1.0 if w is None else w.weight) * d[1] * scale
+        return low, min(max(point, 0.0), high), high
 
     def count(self, bucket: str) -> int:
         ring = self._scores.get(bucket)

@@ -44,6 +44,8 @@ class Raw:
     scale: float
     hol: float = 0.0  # the head-of-line wait then (0 with nobody ahead)
     point: float = math.nan  # the calibrated point shown, before the blend (learned from)
+    shown: tuple[float, float, float] | None = None  # the calibrated (low, point, high) given then
+    shifted: float | None = None  # the point the calibration's whole median shift gave then
 
 
 class Estimator:
@@ -96,7 +98,7 @@ class Estimator:
         raw = self._first.pop((number, queued), None)
         if raw is not None:
             actual = (called - raw.at).total_seconds()
-            self.wait_cal.learn(raw.bucket, raw.q, raw.scale, actual)
+            self.wait_cal.learn(raw.bucket, raw.q, raw.scale, actual, raw.shown, raw.shifted)
             if not math.isnan(raw.point):
                 self.blend.learn(raw.bucket, raw.point, raw.hol, actual)
         self._shown.pop(number, None)
@@ -190,7 +192,8 @@ class Estimator:
             return WaitEstimate(None, None, None, u.zh, u.en, False, why_zh, why_en, 0.0)  # no made-up number
         low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale)
         if store is not None and store not in self._first:  # the first prediction is the one scored
-            self._first[store] = replace(raw, point=point)
+            self._first[store] = replace(raw, point=point, shown=(low, point, high),
+                                         shifted=self.wait_cal.shifted_point(raw.bucket, raw.q, raw.scale))
         if not self.staffing_logged:
             point = min(max(self.blend.apply(raw.bucket, point, raw.hol), low), high)
         shown = texts.wait_text(low, high, self._shown.get(key))
