@@ -111,6 +111,21 @@ def test_calibration_settles_a_mostly_certain_group_within_a_day():
     assert (out[:, 3] > out[:, 2] + 120.0).mean() <= 0.03  # the misses are early ones
 
 
+def test_a_predicted_zero_keeps_its_low_end_at_zero_when_some_of_them_wait():
+    """Where a log hides staffing, some tickets predicted to be called at once wait; their range still starts at 0."""
+    cal, rng = Calibrator(), np.random.default_rng(2)
+    for _ in range(3000):
+        if rng.random() < 0.9:
+            bucket, raw, actual = AT_ONCE, (0.0, 0.0, 0.0), (float(rng.uniform(5.0, 200.0)) if rng.random() < 0.3 else 0.0)
+        else:
+            bucket, raw, actual = ahead_bucket(0), (20.0, 90.0, 250.0), float(rng.gamma(2.0, 55.0))
+        scale = raw[2] - raw[0] + 60.0
+        shown = cal.apply(bucket, raw, scale)
+        cal.learn(bucket, raw, scale, actual, shown, cal.shifted_point(bucket, raw, scale))
+    assert cal._levels["0"].low > 0.5  # the others' low end did rise ...
+    assert cal.apply(AT_ONCE, (0.0, 0.0, 0.0), 60.0)[0] == 0.0  # ... not this one's
+
+
 def test_the_point_is_not_pulled_up_to_a_low_end_raised_for_coverage():
     """Where the low end of the waits that are not certain rises for the group's coverage, the point stays their median."""
     cal = Calibrator()

@@ -16,10 +16,12 @@ interval that was shown when the prediction was made:
   more than `late_margin` seconds above `late_cap`;
 - the low end sits `coverage` below the high end, moved by what the group's
   coverage has been. Waits certain to be zero (a free counter calls at once)
-  are covered by any range from 0; in a group where a share s of outcomes is
-  such, the others are aimed at (coverage - s) / (1 - s), never below
-  `min_width` levels: their low end rises, so the misses fall on the early
-  side (called sooner than said), never the late one.
+  are covered by any range from 0; in a group where a share s of outcomes was
+  predicted such, and a share k of those was covered (all of them, unless the
+  log hides who is staffed), the others are aimed at (coverage - s k) / (1 - s),
+  never below `min_width` levels: their low end rises, so the misses fall on
+  the early side (called sooner than said), never the late one. The low end
+  of a predicted certain zero itself is never raised.
 
 How far the point follows the median shift is learned too (per group, from
 past outcomes): where the scores' median is noise rather than bias, moving the
@@ -104,8 +106,10 @@ class _Levels:
     low: float
     high: float
     adjust: float = 0.0  # adaptive conformal correction of the width high - low
-    certain: float = 0.0  # recent share of outcomes certain to be zero (moving average)
+    certain: float = 0.0  # recent share of outcomes predicted certain (moving average) ...
+    certain_covered: float = 1.0  # ... and how many of those the range covered (all, unless the log hides staffing)
     seen: int = 0
+    seen_certain: int = 0
 
 
 @dataclass
@@ -185,7 +189,8 @@ class Calibrator:
         ring.add(score)
         if ring.n >= self.min_n and (ring.n < 60 or ring.n % 20 == 0):  # a shift moves slowly
             levels = self._group_levels(key[2:] if key.startswith("g:") else key)
-            self._shift[key] = ring.quantiles((levels.low, self.targets[1], levels.high))
+            low = self.targets[0] if key in self.certain else levels.low  # never raised for a certain zero
+            self._shift[key] = ring.quantiles((low, self.targets[1], levels.high))
 
     def _group_levels(self, key: str) -> _Levels:
         g = "*" if key == "*" else self.group(key)
@@ -197,16 +202,20 @@ class Calibrator:
     def _steer(self, levels: _Levels, shown: tuple[float, float, float], actual: float, certain: bool) -> None:
         """Adaptive conformal steps: the high end against late misses, the width toward the coverage.
 
-        A certain zero only counts toward the group's share of them: it is
-        covered whatever the levels. The high end only ever rises above its
-        nominal level: the late side keeps its small miss rate whatever the
-        low end does.
+        A predicted certain zero only counts toward the group's share of them
+        and of those covered: its own low end stays at the nominal level. The
+        high end only ever rises above its nominal level: the late side keeps
+        its small miss rate whatever the low end does.
         """
-        levels.seen += 1  # a plain mean at first, then a moving one
-        levels.certain += (float(certain) - levels.certain) * max(self.certain_rate, 1.0 / levels.seen)
-        if certain:
-            return
         low, _, high = shown
+        covered = 1.0 if low <= actual <= high else 0.0
+        levels.seen += 1  # a plain mean at first, then a moving one
+        rate = max(self.certain_rate, 1.0 / levels.seen)
+        levels.certain += (float(certain) - levels.certain) * rate
+        if certain:
+            levels.seen_certain += 1
+            levels.certain_covered += (covered - levels.certain_covered) * max(self.certain_rate, 1.0 / levels.seen_certain)
+            return
         if self.late_cap is not None:
             late = 1.0 if actual > high + self.late_margin else 0.0
             above = 1.0 if actual > high else 0.0
@@ -214,14 +223,20 @@ class Calibrator:
             levels.high = min(max(levels.high + step, self.targets[2]), 0.995)
         if self.coverage is not None:
             s = min(levels.certain, 0.99)
-            aim = min(max((self.coverage - s) / (1.0 - s), self.min_width), self.coverage)
-            covered = 1.0 if low <= actual <= high else 0.0
-            levels.adjust = min(max(levels.adjust + self.cover_step * (covered - aim), -0.3), 0.3)
-            levels.low = min(max(levels.high - aim + levels.adjust, 0.0), levels.high - self.min_width)
+            aim = min(max((self.coverage - s * levels.certain_covered) / (1.0 - s), self.min_width), self.coverage)
+            # Kept where it moves the low end (between 0 and min_width below the high end): no wind-up.
+            levels.adjust = min(max(levels.adjust + self.cover_step * (covered - aim), aim - levels.high),
+                                aim - self.min_width)
+            levels.low = levels.high - aim + levels.adjust
 
     def shift(self, bucket: str) -> tuple[float, float, float]:
-        return (self._shift.get(bucket) or (None if bucket in self.certain else self._shift.get("g:" + self.group(bucket)))
-                or self._shift.get("*") or (0.0, 0.0, 0.0))
+        """The bucket's shifts; while it is thin, its group's, then all buckets' (a certain zero stays as predicted)."""
+        own = self._shift.get(bucket)
+        if own is not None:
+            return own
+        if bucket in self.certain:
+            return (0.0, 0.0, 0.0)
+        return self._shift.get("g:" + self.group(bucket)) or self._shift.get("*") or (0.0, 0.0, 0.0)
 
     def shifted_point(self, bucket: str, raw: tuple[float, float, float], scale: float) -> float:
         """The point moved by the whole median shift (what the point's weight is learned against)."""
