@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from server.core.config import load_config
 from server.core.estimator import Estimator, make_estimator
@@ -111,19 +112,33 @@ def test_calibration_settles_a_mostly_certain_group_within_a_day():
     assert (out[:, 3] > out[:, 2] + 120.0).mean() <= 0.03  # the misses are early ones
 
 
-def test_a_predicted_zero_keeps_its_low_end_at_zero_when_some_of_them_wait():
-    """Where a log hides staffing, some tickets predicted to be called at once wait; their range still starts at 0."""
+def _predicted_zeros(waiting: float) -> Calibrator:
+    """A "0 ahead" group, 90% predicted to be called at once, of which the share `waiting` waits a little after all."""
     cal, rng = Calibrator(), np.random.default_rng(2)
     for _ in range(3000):
         if rng.random() < 0.9:
-            bucket, raw, actual = AT_ONCE, (0.0, 0.0, 0.0), (float(rng.uniform(5.0, 200.0)) if rng.random() < 0.3 else 0.0)
+            bucket, raw = AT_ONCE, (0.0, 0.0, 0.0)
+            actual = float(rng.uniform(5.0, 200.0)) if rng.random() < waiting else 0.0
         else:
             bucket, raw, actual = ahead_bucket(0), (20.0, 90.0, 250.0), float(rng.gamma(2.0, 55.0))
         scale = raw[2] - raw[0] + 60.0
         shown = cal.apply(bucket, raw, scale)
         cal.learn(bucket, raw, scale, actual, shown, cal.shifted_point(bucket, raw, scale))
-    assert cal._levels["0"].low > 0.5  # the others' low end did rise ...
-    assert cal.apply(AT_ONCE, (0.0, 0.0, 0.0), 60.0)[0] == 0.0  # ... not this one's
+    return cal
+
+
+@pytest.mark.parametrize("waiting", [0.0, 0.03])
+def test_a_predicted_zero_keeps_its_low_end_at_zero_while_it_is_borne_out(waiting: float):
+    """Where (nearly) every ticket predicted to be called at once is, their range starts at 0 while the others' low end rises."""
+    cal = _predicted_zeros(waiting)
+    assert cal._levels["0"].trusted() and cal._levels["0"].low > 0.5
+    assert cal.apply(AT_ONCE, (0.0, 0.0, 0.0), 60.0)[0] == 0.0
+
+
+def test_predicted_zeros_that_often_wait_are_not_treated_as_certain():
+    """Where a log hides staffing and 30% of the tickets predicted to be called at once wait, they are steered like the others."""
+    cal = _predicted_zeros(0.3)
+    assert not cal._levels["0"].trusted() and cal._levels["0"].certain < 0.05
 
 
 def test_the_point_is_not_pulled_up_to_a_low_end_raised_for_coverage():

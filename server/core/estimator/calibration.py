@@ -21,7 +21,9 @@ interval that was shown when the prediction was made:
   log hides who is staffed), the others are aimed at (coverage - s k) / (1 - s),
   never below `min_width` levels: their low end rises, so the misses fall on
   the early side (called sooner than said), never the late one. The low end
-  of a predicted certain zero itself is never raised.
+  of a predicted certain zero itself is never raised, as long as at least 95%
+  of them are borne out; where they are not (a log that hides who is staffed),
+  they are not certain, and are steered like the others.
 
 How far the point follows the median shift is learned too (per group, from
 past outcomes): where the scores' median is noise rather than bias, moving the
@@ -39,6 +41,7 @@ WAIT_TARGETS = (0.15, 0.5, 0.95)
 SERVICE_TARGETS = (0.1, 0.5, 0.9)
 AHEAD_EDGES = (0, 1, 3, 6, 11)  # buckets 0, 1-2, 3-5, 6-10, 11+
 AT_ONCE = "now"  # tickets a free counter calls at once (their wait is zero)
+TRUSTED = 0.95  # share of predicted certain zeros that must be called within a second to be treated as certain
 REPORT_GROUPS = (("0", 0, 0), ("1-2", 1, 2), ("3-5", 3, 5), ("6+", 6, 10**9))  # what the evaluation reports
 
 
@@ -108,8 +111,13 @@ class _Levels:
     adjust: float = 0.0  # adaptive conformal correction of the width high - low
     certain: float = 0.0  # recent share of outcomes predicted certain (moving average) ...
     certain_covered: float = 1.0  # ... and how many of those the range covered (all, unless the log hides staffing)
+    certain_zero: float = 1.0  # how many of those were called within a second (below TRUSTED: not certain after all)
     seen: int = 0
     seen_certain: int = 0
+
+    def trusted(self) -> bool:
+        """Whether the predicted certain zeros of this group are borne out (a log that hides staffing: often not)."""
+        return self.certain_zero >= TRUSTED
 
 
 @dataclass
@@ -189,7 +197,7 @@ class Calibrator:
         ring.add(score)
         if ring.n >= self.min_n and (ring.n < 60 or ring.n % 20 == 0):  # a shift moves slowly
             levels = self._group_levels(key[2:] if key.startswith("g:") else key)
-            low = self.targets[0] if key in self.certain else levels.low  # never raised for a certain zero
+            low = self.targets[0] if key in self.certain and levels.trusted() else levels.low  # never raised for a certain zero
             self._shift[key] = ring.quantiles((low, self.targets[1], levels.high))
 
     def _group_levels(self, key: str) -> _Levels:
@@ -209,12 +217,15 @@ class Calibrator:
         """
         low, _, high = shown
         covered = 1.0 if low <= actual <= high else 0.0
-        levels.seen += 1  # a plain mean at first, then a moving one
-        rate = max(self.certain_rate, 1.0 / levels.seen)
-        levels.certain += (float(certain) - levels.certain) * rate
-        if certain:
+        if certain:  # plain means at first, then moving ones
             levels.seen_certain += 1
-            levels.certain_covered += (covered - levels.certain_covered) * max(self.certain_rate, 1.0 / levels.seen_certain)
+            rate = max(self.certain_rate, 1.0 / levels.seen_certain)
+            levels.certain_zero += (float(actual <= 1.0) - levels.certain_zero) * rate
+            levels.certain_covered += (covered - levels.certain_covered) * rate
+            certain = levels.trusted()  # where they are not borne out, they are steered like the others
+        levels.seen += 1
+        levels.certain += (float(certain) - levels.certain) * max(self.certain_rate, 1.0 / levels.seen)
+        if certain:
             return
         if self.late_cap is not None:
             late = 1.0 if actual > high + self.late_margin else 0.0
