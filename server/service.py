@@ -512,6 +512,9 @@ class BranchService:
         if self.hub.subscriber_count(self.id):  # the view is rendered only for someone watching
             for seq, text in self.event_messages(list(enumerate(dicts, start=first))):
                 self.hub.publish(self.id, seq, text)
+            # What every screen now shows (not set by event_messages: a single
+            # screen's resume renders fresher estimates the others have not seen).
+            self._shown = shown_texts(self.current_view(fresh=False))
 
     def _announce(self, first: int, events: list[Event]) -> None:
         """Tell the other server processes (server/relay.py) what was just stored."""
@@ -558,10 +561,7 @@ class BranchService:
         """(seq, text) for events up to the current seq: the view rides on the one at the current seq."""
         out = []
         for seq, ev in events:
-            view = None
-            if seq == self.state.seq:
-                view = self.current_view(fresh=False)
-                self._shown = shown_texts(view)
+            view = self.current_view(fresh=False) if seq == self.state.seq else None
             msg = {"type": "event", "seq": seq, "event": ev, "view": view}
             out.append((seq, json.dumps(msg, ensure_ascii=False)))
         return out

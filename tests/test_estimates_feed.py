@@ -111,6 +111,27 @@ def test_a_refresh_that_changes_no_text_is_not_sent(tmp_path, clock):
     assert (msg["type"], msg["seq"]) == ("event", 3)
 
 
+def test_a_screen_resuming_does_not_hide_new_texts_from_the_others(tmp_path, clock):
+    """A resume renders the newest estimates for one screen; the screens already connected still get them."""
+    with (client(tmp_path, clock, estimator_factory=lambda config: Ticking(), refresh_seconds=1.0) as c,
+          c.websocket_connect("/ws/v1/branches/demo") as first):
+        assert json.loads(first.receive_text())["type"] == "snapshot"
+        c.post(f"{API}/tickets", json={"service": "A"})  # seqs 1 (the day's set-up) and 2
+        clock.advance(60)  # every wait now reads "About 1 min"
+        assert c.get(f"{API}/state").json()["services"][0]["tickets"][0]["wait"]["text_en"] == "About 1 min"
+        with c.websocket_connect("/ws/v1/branches/demo?since=1") as second:
+            resumed = json.loads(second.receive_text())
+        assert resumed["view"]["services"][0]["tickets"][0]["wait"]["text_en"] == "About 1 min"
+        time.sleep(2.5)  # two periodic refreshes
+        c.post(f"{API}/counters/1/open")  # seq 3: the first screen reads up to it
+        texts = []
+        while (msg := json.loads(first.receive_text()))["seq"] != 3:
+            view = msg["view"] if msg["type"] == "event" else msg
+            if view:
+                texts.append((msg["type"], view["services"][0]["tickets"][0]["wait"]["text_en"]))
+    assert ("refresh", "About 1 min") in texts, texts
+
+
 def test_one_estimate_serves_an_action_and_the_polls_after_it(tmp_path, clock):
     """The estimator runs once per change (or every few seconds), not once per reader."""
     calls = []
