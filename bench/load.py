@@ -22,8 +22,9 @@ Baselines, measured in the same run with the same client, one right after
 each set-up: a bare FastAPI endpoint (one SQLModel insert on SQLite per
 request) that then broadcasts one of the very messages that set-up's screens
 got (same bytes to compress and send) to every WebSocket with the FastAPI
-tutorial's broadcast loop, driven at the rate that set-up's actions ran. Targets: zero errors, zero lost or duplicated tickets, delivery p99 <= 2x
-the bare fan-out's.
+tutorial's broadcast loop, driven at the rate that set-up's actions ran.
+Targets: zero errors, zero lost or duplicated tickets, delivery p99 <= 2x the
+bare fan-out's.
 """
 
 from __future__ import annotations

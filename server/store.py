@@ -116,8 +116,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # the database and fsyncs: SQLite's default of 1,000 pages (~5 pages per
     # action) cost that commit ~5-7 ms once in ~200 actions, most of the actions
     # slower than 2 ms at one connection. At 200 pages it costs ~2.5 ms once in
-    # ~40: bench/server.py's ticket p99 at one connection went from 4.6-6.1 ms
-    # to 3.8-4.1 ms in four interleaved pairs of runs. A PASSIVE checkpoint
+    # ~40: ticket issue's p99 at one connection (5-second runs shaped like
+    # bench/server.py's) went from 4.6-6.1 ms to 3.8-4.1 ms in four interleaved
+    # pairs of runs. A PASSIVE checkpoint
     # thread (SQLite's at 4,000 pages as a backstop) was measured too: on two
     # cores its copying competed with the actions, p50 rose 0.1-0.4 ms and p99
     # was no better, so it is not done.
