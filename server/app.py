@@ -130,6 +130,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for svc in list(services.values()):  # (a refresh due now would ask a closed store and writer)
+                await svc.stop()
             if writer is not None:
                 writer.shutdown(wait=True)
             store.close()

@@ -536,6 +536,16 @@ class BranchService:
     def _start_refresh(self) -> None:
         self._refresh = asyncio.get_running_loop().create_task(self.publish_refresh())  # kept: tasks are weak
 
+    async def stop(self) -> None:
+        """Drop a pending estimate refresh: on shutdown it would run after the writer and store are gone."""
+        pending, self._refresh = self._refresh, None
+        if isinstance(pending, asyncio.Task):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+        elif pending is not None:
+            pending.cancel()
+
     async def publish_refresh(self, force: bool = False) -> None:
         """Send screens the view with up-to-date estimates, if any text they show changed.
 

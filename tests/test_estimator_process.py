@@ -218,3 +218,14 @@ def load_config_demo():  # type: ignore[no-untyped-def]
 
 def config_mapping() -> dict:  # type: ignore[type-arg]
     return load_config_demo().event_fields()
+
+
+def test_shutdown_drops_a_pending_refresh(tmp_path, clock) -> None:
+    """A refresh due after an action is cancelled when the server stops, before the writer and store close
+    (it used to run during the estimator's shutdown and fail on the closed writer)."""
+    with client(tmp_path, clock, estimator_factory=make_estimator, estimate_delay_seconds=30.0) as c:
+        c.post(f"{API}/counters/1/open")
+        svc = c.app.state.services["demo"]
+        pending = svc._refresh
+        assert pending is not None and not pending.cancelled()
+    assert pending.cancelled() and svc._refresh is None
