@@ -55,7 +55,7 @@ MAX_KEY_LENGTH = 128
 REMEMBERED_IN_MEMORY = 1000  # recent Idempotency-Keys answered without a database read
 IMPORT_CLOCK_SLACK = timedelta(minutes=5)  # a log from a machine whose clock runs a little fast is not refused
 ESTIMATES_MAX_AGE_S = 5.0  # without events, wait texts are recomputed at most this often
-CHECKPOINT_EVERY = 500  # stored events between state copies that a rollback starts from
+CHECKPOINT_EVERY = 500  # stored events between state copies that a rollback starts from (at least; see _stored)
 MAX_ATTEMPTS = 50  # an action lost to other writers this often is answered 503 ...
 RETRY_BUDGET_S = 3.0  # ... or once it has been retried this long
 
@@ -191,8 +191,14 @@ class BranchService:
         self._since_base.extend(events)
         if self.remote is not None:
             self.remote.feed(self.state.seq - len(events) + 1, events)
-        if len(self._since_base) >= CHECKPOINT_EVERY:
-            self._checkpoint(self.state)  # ~5 ms for a busy day's state, once per 500 events
+        # The copy costs in proportion to the day's tickets (~5 ms for a busy
+        # day's state; 20-48 ms with thousands waiting, in bench/server.py's
+        # ticket phase, where once per 500 events it was 2.4% of the loop's
+        # time), so it is taken once per that many events: a constant cost per
+        # event, and a rollback (rare: a failed commit, a race lost to another
+        # process) replays at most about as many events as the copy holds.
+        if len(self._since_base) >= max(CHECKPOINT_EVERY, len(self.state.tickets)):
+            self._checkpoint(self.state)
 
     def _roll_back(self) -> None:
         """Drop applied events that were not stored (a lost race, a failed commit): no database read.

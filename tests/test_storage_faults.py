@@ -166,3 +166,32 @@ def _ticket(c) -> str:
     r = c.post(f"{API}/tickets", json={"service": "A"})
     assert r.status_code == 201, r.text
     return r.json()["ticket"]
+
+
+def test_rollback_after_many_events_restores_the_stored_state_and_copies_less_often(tmp_path, clock, monkeypatch):
+    """With the state copied once per as many events as it holds tickets, a refused action still rolls back to
+    exactly what is stored, and a long line is copied fewer times than once per CHECKPOINT_EVERY events."""
+    import server.service as service
+
+    monkeypatch.setattr(service, "CHECKPOINT_EVERY", 5)
+    copies = []
+    real = service.BranchService._checkpoint
+    monkeypatch.setattr(service.BranchService, "_checkpoint",
+                        lambda self, state: (copies.append(len(state.tickets)), real(self, state))[1])
+    with client(tmp_path, clock) as c:
+        c.post(f"{API}/counters/1/open")
+        for _ in range(60):
+            assert c.post(f"{API}/tickets", json={"service": "A"}).status_code == 201
+        copies_in_line = [n for n in copies if n > 0]
+        assert 0 < len(copies_in_line) < 60 // 5  # the interval grew with the line
+        before_log, before_view = stored_events(c), without_times(c.get(f"{API}/state").json())
+        holder = _hold_write_lock(tmp_path)
+        try:
+            assert c.post(f"{API}/counters/1/call-next").status_code == 503
+        finally:
+            holder.rollback()
+            holder.close()
+        assert without_times(c.get(f"{API}/state").json()) == before_view
+        assert stored_events(c) == before_log
+        r = c.post(f"{API}/counters/1/call-next")
+        assert (r.status_code, r.json()["ticket"]) == (200, "A001")
