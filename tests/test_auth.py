@@ -11,7 +11,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.core.access import Permission, Principal, Role, check
 from server.core.errors import Forbidden
-from tests.serverkit import API, auth, bearer, client, token
+from tests.serverkit import API, auth, bearer, client, token, use_data_dir
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 WS = "/ws/v1/branches/demo"
 
@@ -242,7 +244,7 @@ def test_the_cli_adds_lists_and_revokes_users_and_devices(tmp_path, clock, monke
     token issues tickets, and a CLI revocation stops it."""
     from server.cli import main
 
-    monkeypatch.setenv("BRANCHQ_DATA_DIR", str(tmp_path))
+    use_data_dir(monkeypatch, tmp_path)  # the CLI writes the same database as the server below
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     assert main(["users", "add", "alice", "--role", "admin"]) == 0
     assert main(["devices", "add", "kiosk-1", "--role", "kiosk", "--branch", "demo"]) == 0

@@ -8,6 +8,8 @@ import pytest
 from server.cli import main
 from tests.serverkit import API, client, stored_events
 
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
+
 GOOD = '{"ts": "2026-12-01T09:00:10.000+08:00", "type": "ticket_issued", "ticket": "B001", "service": "B"}'
 T2 = "2026-12-01T09:00:20+08:00"
 

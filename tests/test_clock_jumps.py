@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.conftest import SHANGHAI
 from tests.serverkit import API, client, stored_events
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 def _ticket(c, service: str = "A") -> str:

@@ -9,6 +9,8 @@ import signal
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from server.core.config import load_config
 from server.core.estimates import Estimates, WaitEstimate
 from server.core.events import event
@@ -32,6 +34,7 @@ def _waits_shown(c, api: str = API) -> dict[str, str]:  # type: ignore[no-untype
         time.sleep(0.1)
 
 
+@pytest.mark.usefixtures("engine")  # a server: on SQLite and on PostgreSQL
 def test_served_setup_shows_waits_from_the_child(tmp_path, clock) -> None:
     """With the real estimator, every waiting ticket on the lobby view has a wait text made by the child process."""
     with client(tmp_path, clock, estimator_factory=make_estimator) as c:
@@ -43,6 +46,7 @@ def test_served_setup_shows_waits_from_the_child(tmp_path, clock) -> None:
         assert all(waits[n] for n in numbers), waits
 
 
+@pytest.mark.usefixtures("engine")  # a server: on SQLite and on PostgreSQL
 def test_a_killed_child_is_restarted_and_reopens_the_branch(tmp_path, clock) -> None:
     """After the estimator process is killed, a new one is started, reads the log, and waits come back."""
     with client(tmp_path, clock, estimator_factory=make_estimator) as c:
@@ -72,6 +76,7 @@ NORTH = {
 }
 
 
+@pytest.mark.usefixtures("engine")  # a server: on SQLite and on PostgreSQL
 def test_a_new_setup_keeps_the_waits_on_screen_and_rebuilds_the_estimator(tmp_path, clock) -> None:
     """After an admin changes a branch's set-up, screens keep the last wait texts, then get the new set-up's."""
     north = "/api/v1/branches/north"
@@ -220,6 +225,7 @@ def config_mapping() -> dict:  # type: ignore[type-arg]
     return load_config_demo().event_fields()
 
 
+@pytest.mark.usefixtures("engine")  # a server: on SQLite and on PostgreSQL
 def test_shutdown_drops_a_pending_refresh(tmp_path, clock) -> None:
     """A refresh due after an action is cancelled when the server stops, before the writer and store close
     (it used to run during the estimator's shutdown and fail on the closed writer)."""

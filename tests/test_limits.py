@@ -11,6 +11,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.serverkit import API, client, stored_events
 
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
+
 WS = "/ws/v1/branches/demo"
 
 

@@ -6,7 +6,11 @@ import csv
 import io
 import json
 
+import pytest
+
 from tests.serverkit import API, auth, bearer, client, stored_events, token
+
+pytestmark = pytest.mark.usefixtures("engine")  # runs on SQLite and on PostgreSQL
 
 
 def test_every_event_names_who_caused_it_in_the_export_and_the_audit(tmp_path, clock):
