@@ -372,16 +372,18 @@ def main() -> int:
     if "sqlite" not in args.engines.split(","):
         print(json.dumps({f"{k[0]} @{k[1]}": v for k, v in results.items()}))
         return 0
-    print("targets (tickets >= 0.5x bare at 1 and 32 connections; p99 at 1 connection <= 5 ms, judged on the\n"
-          "worse of tickets and call-next; in brackets, that p99 over the bare insert's in this run, which says\n"
-          "how much of it is this shared machine's speed at the time):")
+    print("targets (issue 7: branchq's ticket issue >= 0.5x the bare insert's throughput at 1 and 32\n"
+          "connections, and its p99 at 1 connection <= 5 ms; call-next's p99 is shown beside it, not judged;\n"
+          "in brackets, the p99 over the bare insert's in this run, which says how much of it is the machine's\n"
+          "speed at the time):")
     bare_p99 = results[("bare insert", 1)]["p99"]
     for variant in args.variants.split(","):
         ratio = min(results[(f"tickets ({variant})", n)]["rps"] / results[("bare insert", n)]["rps"] for n in (1, 32))
-        p99 = max(results[(f"{what} ({variant})", 1)]["p99"] for what in ("tickets", "call-next"))
+        p99 = results[(f"tickets ({variant})", 1)]["p99"]
+        call = results[(f"call-next ({variant})", 1)]["p99"]
         print(f"  {variant:<14} throughput {ratio:.2f}x {'met' if ratio >= 0.5 else 'NOT met'};"
-              f"  p99 {p99:.2f} ms {'met' if p99 <= 5 else 'NOT met'} ({p99 / bare_p99:.2f}x the bare insert's"
-              f" {bare_p99:.2f} ms)")
+              f"  ticket p99 {p99:.2f} ms {'met' if p99 <= 5 else 'NOT met'} ({p99 / bare_p99:.2f}x the bare"
+              f" insert's {bare_p99:.2f} ms);  call-next p99 {call:.2f} ms ({call / bare_p99:.2f}x)")
     print(json.dumps({f"{k[0]} @{k[1]}": v for k, v in results.items()}))
     return 0
 
