@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.serverkit import API, Server, free_port
+from tests.serverkit import API, Server, free_port, pg_schema_url
 
 EXAMPLES = int(os.environ.get("BRANCHQ_FUZZ_EXAMPLES", "20"))
 calls: Counter[str] = Counter()  # requests sent, by status class ("2xx", "4xx", "5xx")
@@ -35,9 +35,14 @@ def _jsonl(ctx, value):
     return value.encode() if isinstance(value, str) else json.dumps(value).encode()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("fuzz") / "data", free_port())
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    """A real server on each storage engine: PostgreSQL refuses some text SQLite stores (a NUL character)."""
+    data = tmp_path_factory.mktemp("fuzz") / "data"
+    database = None
+    if request.param == "postgresql":
+        database = pg_schema_url(request.getfixturevalue("pg_test_database"), data)
+    s = Server(data, free_port(), database=database)
     s.start()
     yield s
     s.kill()
