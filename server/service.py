@@ -412,8 +412,10 @@ class BranchService:
     async def _execute(self, decide: Callable[[Branch], Decision],
                        respond: Callable[[Decision, int], tuple[int, dict[str, Any]]],
                        key: str | None, request: str, actor: str | None = None) -> Answer:
-        if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-            raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters.")
+        if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+            # (a control character would be stored as it is: PostgreSQL refuses a NUL, which read as "storage unavailable")
+            raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters, "
+                               "such as a UUID; no control characters.")
         async with self.lock:
             if key is not None and key in self._remembered:
                 return self._replay(self._remembered[key], request)

@@ -162,6 +162,17 @@ def test_idempotency_key_reused_for_another_request_is_422(c):
     assert r.status_code == 422 and "already used for another request" in r.json()["message"]
 
 
+def test_idempotency_key_with_a_control_character_is_422_not_a_storage_error(c):
+    """A key with a NUL or a line break is refused as input (PostgreSQL could not store it: it answered 503)."""
+    before = stored_events(c)
+    for key in ["k\u0000", "tab\tbetween"]:
+        r = c.post(f"{API}/tickets", json={"service": "A"}, headers={"Idempotency-Key": key})
+        assert r.status_code == 422, (key, r.text)
+        assert "printable characters" in r.json()["message"]
+    assert c.post(f"{API}/tickets", json={"service": "A"}, headers={"Idempotency-Key": "x" * 129}).status_code == 422
+    _unchanged(c, before)
+
+
 def test_a_key_too_old_for_memory_is_caught_by_the_store(c):
     """A repeated key the service no longer remembers still returns the stored answer and stores nothing."""
     c.post(f"{API}/counters/1/open")
