@@ -68,6 +68,10 @@ def test_a_changed_config_is_in_force_and_in_the_log(c):
     (b"name = ", {"Content-Type": "application/toml"}, "not valid TOML"),
     (b"{not json", None, "not valid JSON"),
     (b"[1, 2]", None, "must be a table"),
+    ({**NORTH, "name": "北区\u0000支行"}, None, "no control characters"),
+    ({**NORTH, "counters": [{"id": "1", "name": "1号\n窗口", "services": ["A"]}]}, None, "Counter '1'"),
+    ({**NORTH, "counters": [{"id": "1/2", "name": "1", "services": ["A"]}]}, None, "Counter id '1/2' is not allowed"),
+    ({**NORTH, "services": [{"id": "A", "name": "现" * 65, "prefix": "A"}]}, None, "up to 64 printable"),
 ])
 def test_a_bad_config_is_a_clear_422_and_changes_nothing(c, body, headers, says):
     """Each kind of bad config gets a 422 saying what is wrong; no branch appears."""

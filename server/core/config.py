@@ -20,6 +20,7 @@ from .errors import InvalidInput, NotFound
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _PREFIX = re.compile(r"^[A-Z]{1,2}$")
+MAX_NAME = 64  # characters of a branch, service or counter name (a counter-top screen shows it whole)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def config_from_mapping(data: Mapping[str, Any], *, strict: bool = True) -> Bran
     _unique([s.id for s in services], "service id")
     _unique([s.prefix for s in services], "service prefix")
     known = {s.id for s in services}
-    counters = tuple(_counter(c, known) for c in _list(data, "counters"))
+    counters = tuple(_counter(c, known, strict) for c in _list(data, "counters"))
     _unique([c.id for c in counters], "counter id")
     timezone = str(data.get("timezone") or DEFAULT_TIMEZONE)
     try:
@@ -155,7 +156,7 @@ def config_from_mapping(data: Mapping[str, Any], *, strict: bool = True) -> Bran
         raise InvalidInput(f"Unknown timezone '{timezone}'; use an IANA name such as Asia/Shanghai.") from None
     return BranchConfig(
         branch=branch, services=services, counters=counters,
-        name=str(data.get("name") or branch), timezone=timezone,
+        name=_name(data.get("name") or branch, f"Branch '{branch}'", strict), timezone=timezone,
         day_starts_at=_hhmm(data.get("day_starts_at", "00:00")),
     )
 
@@ -191,15 +192,17 @@ def _service(d: Mapping[str, Any], strict: bool) -> Service:
     except (TypeError, ValueError):
         raise InvalidInput(f"Service '{sid}': priority must be a whole number.") from None
     return Service(
-        id=sid, name=str(d.get("name") or sid), prefix=prefix, priority=priority,
-        name_en=str(d.get("name_en") or ""),
+        id=sid, name=_name(d.get("name") or sid, f"Service '{sid}'", strict), prefix=prefix, priority=priority,
+        name_en=_name(d.get("name_en") or "", f"Service '{sid}'", strict),
     )
 
 
-def _counter(d: Mapping[str, Any], known: set[str]) -> Counter:
+def _counter(d: Mapping[str, Any], known: set[str], strict: bool) -> Counter:
     cid = str(d.get("id", "")).strip()
     if not cid:
         raise InvalidInput("Every counter needs an 'id'.")
+    if strict and not _ID.match(cid):  # it is part of the teller's URL: /counters/{id}/call-next
+        raise InvalidInput(f"Counter id '{cid}' is not allowed; use 1-32 letters, digits, '-' or '_'.")
     services = d.get("services", [])
     if not isinstance(services, list) or not services:
         raise InvalidInput(f"Counter '{cid}' needs a non-empty list of services.")
@@ -209,9 +212,19 @@ def _counter(d: Mapping[str, Any], known: set[str]) -> Counter:
             f"Counter '{cid}' names unknown services {unknown}; known: {sorted(known)}."
         )
     return Counter(
-        id=cid, name=str(d.get("name") or cid), services=tuple(str(s) for s in services),
-        name_en=str(d.get("name_en") or ""),
+        id=cid, name=_name(d.get("name") or cid, f"Counter '{cid}'", strict),
+        services=tuple(str(s) for s in services), name_en=_name(d.get("name_en") or "", f"Counter '{cid}'", strict),
     )
+
+
+def _name(value: Any, whose: str, strict: bool) -> str:
+    """A name shown on screens: no control characters (they print as nothing or garbage, and
+    PostgreSQL refuses a NUL in text), at most MAX_NAME characters."""
+    name = str(value)
+    if strict and (not name.isprintable() or len(name) > MAX_NAME):
+        raise InvalidInput(f"{whose}: the name '{name.encode('unicode_escape').decode()[:80]}' is not allowed; "
+                           f"use up to {MAX_NAME} printable characters (no control characters such as line breaks).")
+    return name
 
 
 def _unique(values: list[str], what: str) -> None:
