@@ -257,7 +257,9 @@ def _random_plan(rng: np.random.Generator) -> Plan:
     if rng.random() < 0.4:  # lunch breaks
         closes = np.where(rng.random(k) < 0.5, rng.uniform(0, 3000, k), np.inf)
         reopens = closes + rng.uniform(0, 3000, k)
-    return Plan(lanes, score, rng.uniform(0.8, 1.2, k), free, float(rng.choice([3000.0, 21600.0])), closes, reopens)
+    left_busy = float(rng.choice([0.0, 60.0]))  # leavers found out only when called (silent abandonment)
+    return Plan(lanes, score, rng.uniform(0.8, 1.2, k), free, float(rng.choice([3000.0, 21600.0])), closes, reopens,
+                left_busy)
 
 
 def test_the_compiled_loop_gives_the_numpy_loops_call_times():
@@ -335,3 +337,29 @@ def test_the_point_is_a_smoothed_median_of_the_replications():
     middle = np.abs(np.sort(draws, axis=0)[31] - 300.0 * math.log(2)).mean()
     assert smoothed < 0.97 * middle
     assert _quantiles(np.zeros((64, 2)))[1].tolist() == [0.0, 0.0]  # all called at once: still exactly zero
+
+
+def test_no_shows_after_long_waits_are_counted_as_customers_who_gave_up():
+    """No-shows beyond the short-wait share (silent leavers) raise the abandonment rate, not the no-show share of every call."""
+    st = BranchState()
+    st.apply(event(T0, "branch_config", branch="t", counters=[{"id": "1", "name": "1", "services": ["A"]}],
+                   services=[{"id": "A", "name": "A", "prefix": "A", "priority": 1}]))
+    st.apply(event(T0, "counter_opened", counter="1"))
+    model, t = BranchModel(), T0
+    for i in range(200):  # half called at once (all come), half after 20 minutes (one in four gone)
+        num, wait = f"A{i:03d}", (0.0 if i % 2 else 1200.0)
+        gone = i % 8 == 0
+        evs = [event(t, "ticket_issued", ticket=num, service="A"),
+               event(t + timedelta(seconds=wait), "called", ticket=num, counter="1")]
+        evs.append(event(t + timedelta(seconds=wait + 90), "no_show", ticket=num, counter="1") if gone else
+                   event(t + timedelta(seconds=wait + 20), "service_started", ticket=num, counter="1"))
+        if not gone:
+            evs.append(event(t + timedelta(seconds=wait + 200), "service_finished", ticket=num, counter="1"))
+        for ev in evs:
+            st.apply(ev)
+            model.observe(ev, st)
+        t += timedelta(seconds=wait + 300)
+    assert model.quick_noshow_p("A") < 0.01  # nobody called at once failed to come
+    assert 24 < model.silent_leavers("A") <= 25  # every no-show waited 20 minutes (less a prior share)
+    assert 0.8 < model.abandon_rate("A") * (100 * 1200 + 3600) / 25 <= 1.0  # 25 gone over the waiting time
+    assert model.left_busy(["A"]) == 90.0  # each was called in vain for the no-show delay

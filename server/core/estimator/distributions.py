@@ -22,6 +22,7 @@ _SQRT2 = math.sqrt(2.0)
 _Z: dict[float, float] = {}  # standard normal quantiles already computed
 POOL_MIN = 60  # durations of a class seen before they are resampled instead of the fitted lognormal
 UNRECORDED_BREAK_S = 180.0  # a free counter not calling a waiting customer this long was away
+QUICK_S = 120.0  # a call this soon after the ticket: nobody has given up yet (no-shows here never came)
 SPEED_SPREAD = 0.1  # typical spread of tellers' speeds, as a log factor
 
 
@@ -196,6 +197,7 @@ class BranchModel:
     wrapup: LogStat = field(default_factory=LogStat)
     finished: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [n, with wrap]
     calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # [calls, no-shows]
+    quick_calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # ... after a short wait
     call_delay: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     noshow_delay: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     overrun: deque[float] = field(default_factory=lambda: deque(maxlen=200))  # actual - expected return
@@ -379,8 +381,27 @@ class BranchModel:
         return (w + 2 * self.defaults.wrapup_p) / (n + 2)
 
     def noshow_p(self, service: str) -> float:
+        """Share of calls nobody answers, whatever the wait (the ticket a counter is calling now)."""
         c, ns = self.calls.get(service, (0, 0))
         return (ns + 10 * self.defaults.noshow_p) / (c + 10)
+
+    def quick_noshow_p(self, service: str) -> float:
+        """Share of no-shows among calls after a short wait: not customers who gave up, but who never came."""
+        c, ns = self.quick_calls.get(service, (0, 0))
+        return (ns + 10 * self.defaults.noshow_p) / (c + 10)
+
+    def silent_leavers(self, service: str) -> float:
+        """No-shows beyond the short-wait share: customers who left unseen, found out only when called.
+
+        Most people who give up just go; their ticket is called to nobody.
+        Counted as no-shows at the average rate, they were spread over every
+        call, so a long line (which loses most of them) was predicted too long.
+        Counted as abandonments, at a cost of a call in vain each (`left_busy`):
+        mean MAE ratio 0.782 -> 0.775 on 14 3-day logs (lunch 7 0.770 -> 0.718),
+        0.815 -> 0.8125 on 14 held-out ones, coverage and late misses unchanged.
+        """
+        c, ns = self.calls.get(service, (0, 0))
+        return max(ns - c * self.quick_noshow_p(service), 0.0)
 
     def mean_call_delay(self) -> float:
         return _mean(self.call_delay, self.defaults.call_delay)
@@ -388,9 +409,16 @@ class BranchModel:
     def mean_noshow_delay(self) -> float:
         return _mean(self.noshow_delay, self.defaults.noshow_delay)
 
+    def left_busy(self, services: list[str]) -> float:
+        """Seconds a counter loses on a customer who gave up: the share found out only when called, times the no-show delay."""
+        silent = sum(self.silent_leavers(s) for s in services)
+        seen = sum(self.abandons.get(s, 0) for s in services)
+        return silent / (silent + seen) * self.mean_noshow_delay() if silent > 0 else 0.0
+
     def abandon_rate(self, service: str) -> float:
-        """Abandonments per waiting second (exponential patience), zero until seen."""
-        return self.abandons.get(service, 0) / (self.exposure.get(service, 0.0) + 3600.0)
+        """Customers giving up per waiting second (exponential patience), seen or found out at a call; zero until seen."""
+        left = self.abandons.get(service, 0) + self.silent_leavers(service)
+        return left / (self.exposure.get(service, 0.0) + 3600.0)
 
     def arrival_rates(self, service: str) -> np.ndarray:
         """Arrivals per second for each hour of the day, shrunk toward the service's all-day rate."""
@@ -440,8 +468,10 @@ class BranchModel:
             if gap > UNRECORDED_BREAK_S:  # free while this customer waited: a break the log did not record
                 self.pauses.append(gap)
         self.calls[t.service][0] += 1
+        waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+        if waited <= QUICK_S:
+            self.quick_calls[t.service][0] += 1
         if t.calls == 1 or t.queued_at is not None:
-            waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
             self.exposure[t.service] += max(waited, 0.0)
             self.recent_waits[t.service].append(max(waited, 0.0))
 
@@ -500,6 +530,8 @@ class BranchModel:
         self.calls[t.service][1] += 1
         if t.called_at is not None:
             self.noshow_delay.append((ev.ts - t.called_at).total_seconds())
+            if (t.called_at - (t.queued_at or t.issued_at)).total_seconds() <= QUICK_S:
+                self.quick_calls[t.service][1] += 1
 
     def _on_abandoned(self, ev: Event, state: BranchState) -> None:
         t = state.tickets.get(ev.ticket)

@@ -42,6 +42,7 @@ class Plan:
     horizon: float  # stop looking beyond this many seconds
     closes_at: np.ndarray | None = None  # [K] seconds from now when each counter usually closes (inf: not soon)
     reopens_at: np.ndarray | None = None  # [K] ... and when it opens again (inf: not today)
+    left_busy: float = 0.0  # seconds a counter loses calling a customer who left unseen (0: leavers are known)
 
 
 def policy_score(preference: list[list[int]], priority: np.ndarray, n_services: int) -> np.ndarray:
@@ -99,7 +100,7 @@ def simulate(plan: Plan, max_steps: int | None = None, compiled: bool | None = N
         c = np.ascontiguousarray  # one array layout and dtype: numba compiles one version only
         return kernel.call_times(p.avail, p.occ, p.leave, p.col, p.off, p.done, c(plan.score, float),
                                  c(plan.speed, float), c(plan.free_at, float), float(plan.horizon),
-                                 c(closes, float), c(reopens, float), p.n_out, p.steps)
+                                 c(closes, float), c(reopens, float), p.n_out, p.steps, float(plan.left_busy))
     return _loop(plan, p, closes, reopens)
 
 
@@ -167,8 +168,8 @@ def _loop(plan: Plan, p: Packed, closes: np.ndarray, reopens: np.ndarray) -> np.
             has &= t < horizon
         flat = head_f.take(sel)
         busy = occ_f.take(flat) * speed.take(k)
-        if abandon:  # left before being called: the counter calls the next at once
-            busy[leave_f.take(flat) < t] = 0.0
+        if abandon:  # left before being called: the counter calls the next once it has called in vain
+            busy[leave_f.take(flat) < t] = plan.left_busy
         if has.all():
             calls_f[col_f.take(flat)] = t
             free_f[kf] = t + busy

@@ -46,12 +46,13 @@ def warm_up() -> None:
     if AVAILABLE:
         one, inf = np.zeros((1, 1)), np.full(1, np.inf)
         call_times(one, one, one, np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64),
-                   one, np.ones(1), one, 1.0, inf, inf, 1, 1)
+                   one, np.ones(1), one, 1.0, inf, inf, 1, 1, 0.0)
 
 
 def _call_times(avail: np.ndarray, occ: np.ndarray, leave: np.ndarray, col: np.ndarray, off: np.ndarray,
                 done: np.ndarray, score: np.ndarray, speed: np.ndarray, free_at: np.ndarray, horizon: float,
-                closes: np.ndarray, reopens: np.ndarray, n_out: int, steps: int) -> np.ndarray:  # pragma: no cover
+                closes: np.ndarray, reopens: np.ndarray, n_out: int, steps: int,
+                left_busy: float) -> np.ndarray:  # pragma: no cover
     """[R, n_out] call times of the waiting tickets (see `forward.Packed` for the arrays)."""
     R = avail.shape[0]
     K, S = score.shape
@@ -82,7 +83,7 @@ def _call_times(avail: np.ndarray, occ: np.ndarray, leave: np.ndarray, col: np.n
                     nxt = ht
             if pick >= 0:
                 flat = head[pick]
-                busy = occ[r, flat] * speed[k] if leave[r, flat] >= t else 0.0  # left: the next is called at once
+                busy = occ[r, flat] * speed[k] if leave[r, flat] >= t else left_busy  # left: called in vain
                 if col[flat] >= 0:
                     calls[r, col[flat]] = t
                 head[pick] += 1

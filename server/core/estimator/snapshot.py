@@ -81,7 +81,8 @@ def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.
                    and c.status is not CounterStatus.CLOSED] for s in services}
     available = {s: bool((reach & (score[:, index[s]] > -np.inf)).any()) if counters else False
                  for s in services}
-    plan = Plan(lanes, score, speed if counters else np.ones(0), free_at, HORIZON_S, closes, reopens)
+    plan = Plan(lanes, score, speed if counters else np.ones(0), free_at, HORIZON_S, closes, reopens,
+                model.left_busy(services))
     return plan, Layout(services, tickets, columns, join, [c.id for c in counters], serving, available)
 
 
@@ -152,7 +153,7 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
     k = int(wrap.sum())
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
-    busy[u > 1.0 - per_column([model.noshow_p(s) for s in services])] = model.mean_noshow_delay()
+    busy[u > 1.0 - per_column([model.quick_noshow_p(s) for s in services])] = model.mean_noshow_delay()  # the rest: leavers
     rates = [model.abandon_rate(s) for s in services]
     if any(rates):
         with np.errstate(divide="ignore"):
