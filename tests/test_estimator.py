@@ -191,3 +191,45 @@ def test_counter_closed_for_lunch_is_expected_back_as_on_earlier_days():
     assert sched.reopens("3", 12 * 3600 + 60, later) == 13 * 3600
     assert sched.next_close("3", 10 * 3600, later) == 12 * 3600
     assert sched.reopens("3", 17 * 3600, later) is None  # the end of the day is not a break
+
+
+def _observed(est: Estimator, *events) -> BranchState:  # type: ignore[no-untyped-def]
+    """The state after `events`, each also observed by `est` (as the server and evaluate feed it)."""
+    st = BranchState()
+    for ev in (event(T0 - timedelta(hours=1), "branch_config", **CONFIG), *events):
+        st.apply(ev)
+        est.observe(ev, st)
+    return st
+
+
+def test_without_staffing_in_the_log_yesterdays_counter_is_expected_back_in_the_morning():
+    """In a log with no counter events (a ticket machine's or a switch's export), the counter that served
+    yesterday is expected to call again this morning, not counted as gone for good ('no counter' for every
+    first customer of the day)."""
+    est = Estimator(rng=np.random.default_rng(1))
+    day2 = T0 + timedelta(days=1)
+    st = _observed(est, event(at(0), "ticket_issued", ticket="A001", service="A"),
+                   event(at(1), "called", ticket="A001", counter="1"),
+                   event(at(1.5), "service_started", ticket="A001", counter="1"),
+                   event(at(8), "service_finished", ticket="A001", counter="1"),
+                   event(day2, "ticket_issued", ticket="A001", service="A"))
+    w = est.estimate(st, day2).waits["A001"]
+    assert w.available and w.high_s is not None, w
+
+
+def test_a_counter_free_since_just_before_the_day_turned_is_still_staffed():
+    """Where work goes on across the turn of the business day (midnight here), a counter opened at 23:30
+    and free since 23:58 still calls the customer who comes at 00:01; an hour idle since yesterday, it would not."""
+    est = Estimator(rng=np.random.default_rng(1))
+    night = datetime(2026, 12, 1, 23, 30, tzinfo=TZ)
+    st = _observed(est, event(night, "counter_opened", counter="1"),
+                   event(night + timedelta(minutes=1), "ticket_issued", ticket="A001", service="A"),
+                   event(night + timedelta(minutes=1), "called", ticket="A001", counter="1"),
+                   event(night + timedelta(minutes=2), "service_started", ticket="A001", counter="1"),
+                   event(night + timedelta(minutes=28), "service_finished", ticket="A001", counter="1"))
+    after_midnight = night + timedelta(minutes=31)
+    ticket = event(after_midnight, "ticket_issued", ticket="A001", service="A")
+    st.apply(ticket)
+    est.observe(ticket, st)
+    w = est.estimate(st, after_midnight).waits["A001"]
+    assert w.available and w.expected_s is not None and w.expected_s < 60, w

@@ -127,7 +127,8 @@ class Estimator:
         services, _ = services_of(state)
         prio = state.config.priority() if state.config is not None else {}
         for c in state.counters.values():
-            if c.status is not CounterStatus.FREE or _away(c, state, now, 0.0):
+            idle = (now - c.since).total_seconds() if c.since is not None else 0.0
+            if c.status is not CounterStatus.FREE or _away(c, state, now, idle, not self.staffing_logged):
                 continue
             if service_to_call(counter_services(c, services), prio, lambda s: state.waiting_count(s) > 0) == t.service:
                 raw = Raw(now, AT_ONCE, (0.0, 0.0, 0.0), 60.0)
@@ -144,7 +145,8 @@ class Estimator:
             if seq == state.seq and timedelta(0) <= now - at <= timedelta(seconds=REUSE_S):
                 return est
         rng = np.random.default_rng([self.seed, state.seq, int(now.timestamp())])
-        plan, layout = build(state, self.model, now, rng, self.reps, self.joins, self.schedule)
+        plan, layout = build(state, self.model, now, rng, self.reps, self.joins, self.schedule,
+                             inferred=not self.staffing_logged)
         calls = simulate(plan)
         est = Estimates(
             at=now,

@@ -52,13 +52,16 @@ def counter_services(c: CounterState, all_services: list[str]) -> tuple[str, ...
 
 
 def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.Generator,
-          reps: int, joins: bool = True, schedule: CounterSchedule | None = None) -> tuple[Plan, Layout]:
+          reps: int, joins: bool = True, schedule: CounterSchedule | None = None,
+          inferred: bool = False) -> tuple[Plan, Layout]:
+    """The forward simulation's input at `now`. inferred: the log records no staffing (counters opened,
+    paused, closed), so a counter's being "free" is only inferred from its last customer."""
     services, priority = services_of(state)
     index = {s: i for i, s in enumerate(services)}
     counters = [c for c in state.counters.values()]
     prefs = [[index[s] for s in counter_services(c, services) if s in index] for c in counters]
     score = policy_score(prefs, priority, len(services))
-    free_at = _all_free_at(counters, state, model, now, rng, reps)
+    free_at = _all_free_at(counters, state, model, now, rng, reps, inferred)
     closes, reopens = _habits(counters, state, now, schedule, free_at)
     if not counters:
         score = np.zeros((0, len(services)))
@@ -189,14 +192,14 @@ def _arrivals(rates: np.ndarray, state: BranchState, now: datetime, rng: np.rand
 
 
 def _all_free_at(counters: list[CounterState], state: BranchState, model: BranchModel, now: datetime,
-                 rng: np.random.Generator, reps: int) -> np.ndarray:
+                 rng: np.random.Generator, reps: int, inferred: bool = False) -> np.ndarray:
     """[R, K] seconds until each counter next calls; the serving ones drawn together (the common, costly case)."""
     free_at = np.empty((reps, len(counters)))
     serving = [i for i, c in enumerate(counters)
                if c.status is CounterStatus.SERVING and c.ticket in state.tickets and c.since is not None]
     for i, c in enumerate(counters):
         if i not in serving:
-            free_at[:, i] = _free_at(c, state, model, now, rng, reps)
+            free_at[:, i] = _free_at(c, state, model, now, rng, reps, inferred)
     if serving:
         free_at[:, serving] = _serving_remaining([counters[i] for i in serving], state, model, now, rng, reps)
     return free_at
@@ -255,18 +258,21 @@ def _resample_tails(busy: np.ndarray, counters: list[CounterState], elapsed: np.
 
 
 def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datetime,
-             rng: np.random.Generator, reps: int) -> np.ndarray:
+             rng: np.random.Generator, reps: int, inferred: bool = False) -> np.ndarray:
     """Seconds from now until this counter next calls someone, one draw per replication."""
     since = (now - c.since).total_seconds() if c.since is not None else 0.0
     st = c.status
     if st is CounterStatus.CLOSED:
         return np.full(reps, np.inf)
     if st is CounterStatus.FREE:
-        if not _away(c, state, now, since):
+        if not _away(c, state, now, since, inferred):
             return np.full(reps, -1e-9 * min(since, 1e6))  # of several free counters, the longest idle calls first
-        if since > AWAY_GONE_S or (c.since is not None and state.day is not None
-                                   and state.business_day(c.since) < state.day):
+        if since > AWAY_GONE_S and not (inferred and _from_earlier_day(c, state)):
             return np.full(reps, np.inf)  # gone for the day (a log without close events says it no other way)
+        # Not yet back (an unrecorded break), including, where the log records no staffing, a counter
+        # that served yesterday: it is expected this morning, not gone for good. Measured (3-day logs
+        # with their counter events removed): MAE ratio busy 0.86 -> 0.76, lunch 1.01 -> 0.98,
+        # call-centre-like 0.94 -> 0.91 (0.94 -> 0.92 with its times shifted 8 h, so the day turns mid-shift).
         return np.maximum(model.pause_remaining(since, rng, reps), 0.0)  # an unrecorded break
     if st is CounterStatus.WRAPUP:
         return model.wrapup_dist().remaining(since, rng, reps)
@@ -291,9 +297,22 @@ def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datet
     return busy
 
 
-def _away(c: CounterState, state: BranchState, now: datetime, idle: float) -> bool:
-    """A 'free' counter from an earlier day, or one that has let its queue wait, is not staffed."""
-    if c.since is not None and state.day is not None and state.business_day(c.since) < state.day:
+def _from_earlier_day(c: CounterState, state: BranchState) -> bool:
+    """Free since before the current business day began."""
+    return c.since is not None and state.day is not None and state.business_day(c.since) < state.day
+
+
+def _away(c: CounterState, state: BranchState, now: datetime, idle: float, inferred: bool = False) -> bool:
+    """A 'free' counter idle for an hour since an earlier business day (or, where the log records no
+    staffing, since any time), or one that has let its queue wait, is not staffed.
+
+    The hour matters, not the calendar alone: where work goes on across the turn of the business day
+    (a call centre open round the clock, a log stamped in another timezone than its set-up's), a
+    counter free since a minute before midnight is still staffed. With staffing recorded, an open
+    counter idle all afternoon is still open (a quiet branch); without it, "free" is only inferred
+    from the last customer, so an hour's idleness means away the same day too.
+    """
+    if idle > AWAY_GONE_S and (inferred or _from_earlier_day(c, state)):
         return True
     oldest = None
     for s in c.services or tuple(state.queues):
