@@ -127,8 +127,10 @@ class Estimator:
         services, _ = services_of(state)
         prio = state.config.priority() if state.config is not None else {}
         for c in state.counters.values():
+            if c.status is not CounterStatus.FREE:
+                continue
             idle = (now - c.since).total_seconds() if c.since is not None else 0.0
-            if c.status is not CounterStatus.FREE or _away(c, state, now, idle, not self.staffing_logged):
+            if _away(c, state, now, idle, not self.staffing_logged):
                 continue
             if service_to_call(counter_services(c, services), prio, lambda s: state.waiting_count(s) > 0) == t.service:
                 raw = Raw(now, AT_ONCE, (0.0, 0.0, 0.0), 60.0)
