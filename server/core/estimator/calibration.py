@@ -179,32 +179,33 @@ class Calibrator:
         certain = bucket in self.certain
         group = self.group(bucket)
         steered = shown or self.apply(bucket, raw, scale)
-        for key in (bucket, "*"):  # "*": all buckets together, for buckets still thin
-            self._add(key, score)
-            self._steer(self._group_levels(key), steered, actual, certain)
+        for key, steered_group in ((bucket, group), ("*", "*")):  # "*": all buckets together, for buckets still thin
+            self._add(key, score, steered_group)
+            self._steer(self._levels_of(steered_group), steered, actual, certain)
         if not certain:  # the group's own pool, the first fallback of its thin buckets
-            self._add("g:" + group, score)
+            self._add("g:" + group, score, group)
             if self.shift_point and shifted is not None:
                 w = self._weights.get(group)
                 if w is None:
                     w = self._weights[group] = _PointWeight(self.window)
                 w.add(raw[1], shifted, actual)
 
-    def _add(self, key: str, score: tuple[float, float, float]) -> None:
+    def _add(self, key: str, score: tuple[float, float, float], group: str) -> None:
+        """Add a score to `key`'s ring; its shifts use `group`'s levels."""
         ring = self._scores.get(key)
         if ring is None:
             ring = self._scores[key] = _Ring(self.window)
         ring.add(score)
         if ring.n >= self.min_n and (ring.n < 60 or ring.n % 20 == 0):  # a shift moves slowly
-            levels = self._group_levels(key[2:] if key.startswith("g:") else key)
+            levels = self._levels_of(group)
             low = self.targets[0] if key in self.certain and levels.trusted() else levels.low  # never raised for a certain zero
             self._shift[key] = ring.quantiles((low, self.targets[1], levels.high))
 
-    def _group_levels(self, key: str) -> _Levels:
-        g = "*" if key == "*" else self.group(key)
-        levels = self._levels.get(g)
+    def _levels_of(self, group: str) -> _Levels:
+        """A report group's levels ("*": those of all buckets together)."""
+        levels = self._levels.get(group)
         if levels is None:
-            levels = self._levels[g] = _Levels(self.targets[0], self.targets[2])
+            levels = self._levels[group] = _Levels(self.targets[0], self.targets[2])
         return levels
 
     def _steer(self, levels: _Levels, shown: tuple[float, float, float], actual: float, certain: bool) -> None:
