@@ -270,9 +270,10 @@ def _free_at(c: CounterState, state: BranchState, model: BranchModel, now: datet
         if since > AWAY_GONE_S and not (inferred and _from_earlier_day(c, state)):
             return np.full(reps, np.inf)  # gone for the day (a log without close events says it no other way)
         # Not yet back (an unrecorded break), including, where the log records no staffing, a counter
-        # that served yesterday: it is expected this morning, not gone for good. Measured (3-day logs
-        # with their counter events removed): MAE ratio busy 0.86 -> 0.76, lunch 1.01 -> 0.98,
-        # call-centre-like 0.94 -> 0.91 (0.94 -> 0.92 with its times shifted 8 h, so the day turns mid-shift).
+        # that served yesterday: it is expected this morning, not gone for good. Measured, MAE ratio
+        # (docs/estimator.md): 3-day busy and lunch logs with their counter events removed 0.87 -> 0.76
+        # and 1.01 -> 0.98; call-centre-like months 0.87 -> 0.84 and 0.91 -> 0.86; a 3-day one with its
+        # times shifted 8 h, so the day turns mid-shift, 1.01 -> 0.92.
         return np.maximum(model.pause_remaining(since, rng, reps), 0.0)  # an unrecorded break
     if st is CounterStatus.WRAPUP:
         return model.wrapup_dist().remaining(since, rng, reps)
