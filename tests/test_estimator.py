@@ -10,6 +10,7 @@ import pytest
 from server.core.estimator import Estimator
 from server.core.estimator.distributions import LogNormal, norm_ppf
 from server.core.estimator.forward import policy_score
+from server.core.estimator.patience import band
 from server.core.estimator.texts import wait_text
 from server.core.events import event
 from server.core.policy import service_to_call
@@ -233,3 +234,47 @@ def test_a_counter_free_since_just_before_the_day_turned_is_still_staffed():
     est.observe(ticket, st)
     w = est.estimate(st, after_midnight).waits["A001"]
     assert w.available and w.expected_s is not None and w.expected_s < 60, w
+
+
+def _leaving_after_20_minutes() -> tuple[BranchState, Estimator, datetime]:
+    """A history where customers called at once always come and half of those called after 25 minutes had gone."""
+    st, est, t = state_with(event(at(0), "counter_opened", counter="1")), Estimator(rng=np.random.default_rng(5)), at(0)
+    for i in range(160):
+        num, wait = f"A{i:03d}", (0.0 if i % 2 else 1500.0)
+        gone = i % 4 == 0
+        evs = [event(t, "ticket_issued", ticket=num, service="A"),
+               event(t + timedelta(seconds=wait), "called", ticket=num, counter="1")]
+        evs += ([event(t + timedelta(seconds=wait + 60), "no_show", ticket=num, counter="1")] if gone else
+                [event(t + timedelta(seconds=wait + 10), "service_started", ticket=num, counter="1"),
+                 event(t + timedelta(seconds=wait + 250), "service_finished", ticket=num, counter="1")])
+        for ev in evs:
+            st.apply(ev)
+            est.observe(ev, st)
+        t += timedelta(seconds=wait + 300)
+    return st, est, t
+
+
+def _last_of_a_line(waited_min: float) -> float:
+    """The expected wait of the 13th of a line issued `waited_min` minutes ago, one counter, after that history."""
+    st, est, t = _leaving_after_20_minutes()
+    now = t + timedelta(minutes=30)
+    issued = now - timedelta(minutes=waited_min)
+    evs = [event(issued - timedelta(seconds=1), "ticket_issued", ticket="Z001", service="A"),
+           *[event(issued, "ticket_issued", ticket=f"Z{i:03d}", service="A") for i in range(2, 14)],
+           event(now - timedelta(minutes=1), "called", ticket="Z001", counter="1"),
+           event(now - timedelta(seconds=50), "service_started", ticket="Z001", counter="1")]
+    for ev in evs:
+        st.apply(ev)
+        est.observe(ev, st)
+    return est.estimate(st, now).waits["Z013"].expected_s
+
+
+def test_a_line_of_people_who_waited_long_is_expected_to_thin_out():
+    """Patience depends on the time already waited: where people give up after 20 minutes, a line that has
+    waited 25 minutes moves faster than the same line just issued (a constant rate gave both the same)."""
+    _, est, _ = _leaving_after_20_minutes()
+    gone = est.model.silent_gone(["A"])["A"]
+    assert gone[band(1500)] > 0.4 and gone[band(60)] < 0.02  # nobody left early, half late
+    fresh, waited = _last_of_a_line(0), _last_of_a_line(25)
+    assert waited < 0.8 * fresh
+

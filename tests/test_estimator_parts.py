@@ -16,6 +16,7 @@ from server.core.estimator.blend import Blend
 from server.core.estimator.calibration import AT_ONCE, Calibrator, ahead_bucket, bucket_group
 from server.core.estimator.distributions import BranchModel
 from server.core.estimator.forward import Lane, Plan, arrivals_matter, policy_score, simulate
+from server.core.estimator.patience import band
 from server.core.estimator.snapshot import _resample_tails
 from server.core.events import event
 from server.core.state import BranchState
@@ -363,3 +364,22 @@ def test_no_shows_after_long_waits_are_counted_as_customers_who_gave_up():
     assert 24 < model.silent_leavers("A") <= 25  # every no-show waited 20 minutes (less a prior share)
     assert 0.8 < model.abandon_rate("A") * (100 * 1200 + 3600) / 25 <= 1.0  # 25 gone over the waiting time
     assert model.left_busy(["A"]) == 90.0  # each was called in vain for the no-show delay
+    gone = model.silent_gone(["A"])["A"]  # ... a quarter of those called after 20 minutes, none sooner
+    assert gone[band(1200)] == pytest.approx(0.25, abs=0.02) and gone[band(0)] < 0.01
+    assert (np.diff(gone) >= 0).all()  # a share gone by each wait never falls as the wait grows
+
+
+def test_patience_is_drawn_given_the_time_already_waited():
+    """Leaving times invert the cumulative hazard from the time already waited: memoryless when the
+    hazard is constant, sooner for someone who has waited into the bands where people give up."""
+    from server.core.estimator.patience import EDGES, time_to_leave
+
+    unit = np.random.default_rng(2).exponential(1.0, (20000, 2))
+    flat = np.full(len(EDGES), 1 / 600)
+    left = time_to_leave(flat, np.array([0.0, 1000.0]), unit)
+    assert left.mean(axis=0) == pytest.approx([600, 600], rel=0.03)
+    late = np.where(EDGES >= 600, 1 / 300, 0.0)  # nobody leaves in the first 10 minutes
+    left = time_to_leave(late, np.array([0.0, 900.0]), unit)
+    assert left[:, 0].min() >= 600 and left[:, 0].mean() == pytest.approx(900, rel=0.03)
+    assert left[:, 1].mean() == pytest.approx(300, rel=0.03)  # already past the patient part
+    assert np.isinf(time_to_leave(np.zeros(len(EDGES)), np.array([0.0, 900.0]), unit)).all()

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..events import Event
 from ..state import BranchState
+from .patience import PatienceLog
 
 _SQRT2 = math.sqrt(2.0)
 _Z: dict[float, float] = {}  # standard normal quantiles already computed
@@ -204,6 +205,7 @@ class BranchModel:
     pauses: deque[float] = field(default_factory=lambda: deque(maxlen=200))  # pause durations
     exposure: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # waiting seconds
     abandons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    patience: PatienceLog = field(default_factory=PatienceLog)  # the same by band of time waited
     arrivals: dict[str, np.ndarray] = field(default_factory=dict)  # service -> per-hour counts
     open_seconds: np.ndarray = field(default_factory=lambda: np.zeros(24))  # seconds observed per hour
     recent_waits: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=20)))
@@ -420,6 +422,14 @@ class BranchModel:
         left = self.abandons.get(service, 0) + self.silent_leavers(service)
         return left / (self.exposure.get(service, 0.0) + 3600.0)
 
+    def seen_hazards(self, services: list[str]) -> dict[str, np.ndarray]:
+        """Per service, recorded abandonments per waiting second, by band of time already waited (`patience`)."""
+        return self.patience.seen_hazards(services)
+
+    def silent_gone(self, services: list[str]) -> dict[str, np.ndarray]:
+        """Per service, the share gone unseen by each band of time waited (`patience`)."""
+        return self.patience.silent_gone({s: self.quick_noshow_p(s) for s in services})
+
     def arrival_rates(self, service: str) -> np.ndarray:
         """Arrivals per second for each hour of the day, shrunk toward the service's all-day rate."""
         counts = self.arrivals.get(service)
@@ -469,10 +479,12 @@ class BranchModel:
                 self.pauses.append(gap)
         self.calls[t.service][0] += 1
         waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+        self.patience.called(t.service, waited)
         if waited <= QUICK_S:
             self.quick_calls[t.service][0] += 1
         if t.calls == 1 or t.queued_at is not None:
             self.exposure[t.service] += max(waited, 0.0)
+            self.patience.waited(t.service, waited)
             self.recent_waits[t.service].append(max(waited, 0.0))
 
     def _on_service_started(self, ev: Event, state: BranchState) -> None:
@@ -530,6 +542,7 @@ class BranchModel:
         self.calls[t.service][1] += 1
         if t.called_at is not None:
             self.noshow_delay.append((ev.ts - t.called_at).total_seconds())
+            self.patience.no_show(t.service, (t.called_at - (t.queued_at or t.issued_at)).total_seconds())
             if (t.called_at - (t.queued_at or t.issued_at)).total_seconds() <= QUICK_S:
                 self.quick_calls[t.service][1] += 1
 
@@ -538,7 +551,10 @@ class BranchModel:
         if t is None or ev.get("reason") == "end_of_day":
             return
         self.abandons[t.service] += 1
-        self.exposure[t.service] += max((ev.ts - (t.queued_at or t.issued_at)).total_seconds(), 0.0)
+        waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+        self.exposure[t.service] += max(waited, 0.0)
+        self.patience.waited(t.service, waited)
+        self.patience.gave_up(t.service, waited)
 
     def _on_counter_paused(self, ev: Event, state: BranchState) -> None:
         self._freed.pop(ev.counter, None)

@@ -1,11 +1,14 @@
-"""Counters' habits by time of day: when a window usually closes and whether it reopens.
+"""Counters' habits by time of day: when a window usually closes or goes on a long break, and when it is back.
 
 A branch's set-up repeats from day to day (a window closed over lunch reopens
 at 13:00; a part-time window closes at 12:00), but the log only says what
 happened, not the plan. From earlier days (never today's future) we learn,
 per counter, the times of day it closed and whether and when it opened again
 the same day, and answer two questions for the forward simulation: when will
-this closed counter reopen, and will this open counter close soon?
+this closed counter reopen, and will this open counter close soon? Long
+pauses are habits too: tellers who take turns at lunch pause each day at
+about the same time, so the line that will still be there at 11:40 is
+served by fewer windows than are open at 11:00.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..events import Event
 from ..state import BranchState
 
 NEAR_S = 1800.0  # closures within half an hour of each other's time of day are "the same" habit
+LONG_PAUSE_S = 900.0  # a pause this long is a break (lunch), not a phone call
 MEMORY_DAYS = 28  # habits change: only the last four weeks count (and the lookup stays cheap)
 
 
@@ -28,10 +32,24 @@ class CounterSchedule:
     days: dict[str, dict[date, list[tuple[float, str]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     _cache: dict[tuple[str, date], list[list[tuple[float, str]]]] = field(default_factory=dict)
+    # per counter and day, the pauses taken: (start, end) times of day
+    breaks: dict[str, dict[date, list[tuple[float, float]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    _paused: dict[str, tuple[date, float]] = field(default_factory=dict)
+    _break_cache: dict[tuple[str, date], list[list[tuple[float, float]]]] = field(default_factory=dict)
 
     def observe(self, ev: Event, state: BranchState) -> None:
-        if ev.type not in ("counter_opened", "counter_closed") or state.day is None:
+        if state.day is None:
             return
+        if ev.type == "counter_paused":
+            self._paused[ev.counter] = (state.day, tod(ev.ts, state))
+        elif ev.type == "counter_resumed" and ev.counter in self._paused:
+            day, start = self._paused.pop(ev.counter)
+            if day == state.day:
+                self.breaks[ev.counter][day].append((start, tod(ev.ts, state)))
+        if ev.type not in ("counter_opened", "counter_closed"):
+            return
+        self._paused.pop(ev.counter, None)
         if ev.get("reason") == "end_of_day":
             return
         self.days[ev.counter][state.day].append((tod(ev.ts, state), "open" if ev.type == "counter_opened" else "close"))
@@ -73,6 +91,47 @@ class CounterSchedule:
         if not earlier or len(closes) * 2 <= len(earlier):
             return None
         return sorted(closes)[len(closes) // 2]
+
+
+    def next_break(self, counter: str, now_tod: float, today: date) -> tuple[float, float] | None:
+        """(start, end) time of day of the long break this counter usually takes later today, or None.
+
+        A habit: on most earlier days the counter's first long pause after this
+        time of day started within NEAR_S of the same time. Not expected if it
+        already took (or is taking) a long pause near that time today.
+        """
+        earlier = self._earlier_breaks(counter, today)
+        if not earlier:
+            return None
+        found = [next(((a, b) for a, b in day if a > now_tod and b - a >= LONG_PAUSE_S), None) for day in earlier]
+        starts = sorted(a for a, _ in (f for f in found if f is not None))
+        if not starts:
+            return None
+        typical = starts[len(starts) // 2]
+        near = [(a, b) for f in found if f is not None for a, b in [f] if abs(a - typical) <= NEAR_S]
+        if not near or len(near) * 2 <= len(earlier):
+            return None
+        today_breaks = self.breaks.get(counter, {}).get(today, [])
+        ongoing = self._paused.get(counter)
+        taken = [a for a, b in today_breaks if b - a >= LONG_PAUSE_S]
+        if ongoing is not None and ongoing[0] == today:
+            taken.append(ongoing[1])
+        if any(abs(a - typical) <= NEAR_S for a in taken):
+            return None
+        lengths = sorted(b - a for a, b in near)
+        return typical, typical + lengths[len(lengths) // 2]
+
+    def _earlier_breaks(self, counter: str, today: date) -> list[list[tuple[float, float]]]:
+        """Earlier days' pauses, on every earlier day the counter was seen (fixed for the rest of today)."""
+        key = (counter, today)
+        found = self._break_cache.get(key)
+        if found is None:
+            known = self.breaks.get(counter, {})
+            days = sorted({d for d in known if d < today} | {d for d in self.days.get(counter, {}) if d < today})
+            found = self._break_cache[key] = [known.get(d, []) for d in days[-MEMORY_DAYS:]]
+            if len(self._break_cache) > 1000:
+                self._break_cache.clear()
+        return found
 
 
 def tod(ts: datetime, state: BranchState) -> float:

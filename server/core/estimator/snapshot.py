@@ -14,9 +14,10 @@ from datetime import datetime
 
 import numpy as np
 
-from ..state import BranchState, CounterState, CounterStatus
+from ..state import BranchState, CounterState, CounterStatus, Ticket
 from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
 from .forward import Lane, Plan, arrivals_matter, policy_score
+from .patience import silent_leave, time_to_leave
 from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
@@ -157,10 +158,18 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
     busy[u > 1.0 - per_column([model.quick_noshow_p(s) for s in services])] = model.mean_noshow_delay()  # the rest: leavers
-    rates = [model.abandon_rate(s) for s in services]
-    if any(rates):
-        with np.errstate(divide="ignore"):
-            leave = rng.exponential(1.0, (reps, total)) / per_column(rates)  # theta 0: never leaves (inf)
+    seen, silent = model.seen_hazards(services), model.silent_gone(services)
+    if any(h.any() for h in seen.values()) or any(g.any() for g in silent.values()):
+        leave = rng.exponential(1.0, (reps, total))  # each customer's patience left, as cumulative hazard
+        unseen = rng.random((reps, total))  # ... and when they would go without a word
+        start = 0
+        for s, waiting, size in zip(services, tickets, sizes.tolist(), strict=True):
+            elapsed = np.zeros(size)  # the 'join now' ticket and arrivals start waiting when they come
+            elapsed[:len(waiting)] = [_waited(state.tickets[n], now) for n in waiting]
+            cols = slice(start, start + size)
+            leave[:, cols] = np.minimum(time_to_leave(seen[s], elapsed, leave[:, cols]),
+                                        silent_leave(silent[s], elapsed, unseen[:, cols]))
+            start += size
     else:
         leave = np.full((reps, total), np.inf)
     lanes, start = [], 0
@@ -173,6 +182,10 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
         lanes.append(Lane(occ[:, :q], lv[:, :q], arr, occ[:, q:], lv[:, q:]))
         start += int(size)
     return lanes
+
+
+def _waited(ticket: Ticket, now: datetime) -> float:
+    return (now - (ticket.queued_at or ticket.issued_at)).total_seconds()
 
 
 def _arrivals(rates: np.ndarray, state: BranchState, now: datetime, rng: np.random.Generator,
