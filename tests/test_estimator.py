@@ -11,6 +11,7 @@ from server.core.estimator import Estimator
 from server.core.estimator.distributions import LogNormal, norm_ppf
 from server.core.estimator.forward import policy_score
 from server.core.estimator.patience import band
+from server.core.estimator.schedule import CounterSchedule
 from server.core.estimator.texts import wait_text
 from server.core.events import event
 from server.core.policy import service_to_call
@@ -278,3 +279,73 @@ def test_a_line_of_people_who_waited_long_is_expected_to_thin_out():
     fresh, waited = _last_of_a_line(0), _last_of_a_line(25)
     assert waited < 0.8 * fresh
 
+
+def _lunch_days(days: int, lunch_on: set[int]) -> tuple[BranchState, CounterSchedule]:
+    """Counter 1 open 09:00-17:00 for `days` days, a 5-minute phone call at 10:00, lunch 11:30-12:12 on `lunch_on` days."""
+    sched, st = CounterSchedule(), state_with()
+    for day in range(days):
+        base = T0 + timedelta(days=day)
+        steps = [(0, "counter_opened"), (60, "counter_paused"), (65, "counter_resumed")]
+        if day in lunch_on:
+            steps += [(150, "counter_paused"), (192, "counter_resumed")]
+        for minutes, kind in [*steps, (480, "counter_closed")]:
+            ev = event(base + timedelta(minutes=minutes), kind, counter="1")
+            st.apply(ev)
+            sched.observe(ev, st)
+    return st, sched
+
+
+def test_a_teller_who_lunches_at_the_same_time_each_day_is_expected_to_pause_then():
+    """A long pause on most earlier days at about the same time is a habit; a short phone call is not."""
+    st, sched = _lunch_days(3, {0, 1, 2})
+    today = st.day + timedelta(days=1)
+    assert sched.next_break("1", 9.5 * 3600, today) == (11.5 * 3600, 11.5 * 3600 + 42 * 60)  # not the 10:00 call
+    assert sched.next_break("1", 11.6 * 3600, today) is None  # past it: today it was taken or skipped
+    assert sched.next_break("1", 9 * 3600, T0.date()) is None  # the first day has nothing to go by
+    _, once = _lunch_days(1, {0})
+    assert once.next_break("1", 9 * 3600, T0.date() + timedelta(days=1)) is not None  # one day is a habit
+    _, rarely = _lunch_days(3, {1})
+    assert rarely.next_break("1", 9 * 3600, T0.date() + timedelta(days=3)) is None  # one lunch in three days is not
+
+
+def test_a_lunch_already_taken_today_is_not_expected_again():
+    """Today's long pause near the habit's time (taken early, or going on now) means no second one."""
+    st, sched = _lunch_days(3, {0, 1, 2})
+    base = T0 + timedelta(days=3)
+    for minutes, kind in ((0, "counter_opened"), (135, "counter_paused")):  # lunch from 11:15, not yet back
+        ev = event(base + timedelta(minutes=minutes), kind, counter="1")
+        st.apply(ev)
+        sched.observe(ev, st)
+    assert sched.next_break("1", 11.3 * 3600, st.day) is None
+    ev = event(base + timedelta(minutes=175), "counter_resumed", counter="1")
+    st.apply(ev)
+    sched.observe(ev, st)
+    assert sched.next_break("1", 11.3 * 3600, st.day) is None
+
+
+def test_a_line_that_outlasts_the_start_of_lunch_waits_longer():
+    """With one of two windows going to lunch at 11:30 every day, the tenth in line at 11:20 waits longer than
+    it would if that window stayed open (the same history with the habit forgotten)."""
+    est = Estimator(rng=np.random.default_rng(2))
+    evs = []
+    for day in range(3):
+        base = T0 + timedelta(days=day)
+        evs += [event(base, "counter_opened", counter="1"), event(base, "counter_opened", counter="2"),
+                event(base + timedelta(minutes=150), "counter_paused", counter="2",
+                      expected_return=(base + timedelta(minutes=190)).isoformat()),
+                event(base + timedelta(minutes=190), "counter_resumed", counter="2"),
+                event(base + timedelta(minutes=480), "counter_closed", counter="1"),
+                event(base + timedelta(minutes=480), "counter_closed", counter="2")]
+    base = T0 + timedelta(days=3)
+    now = base + timedelta(minutes=140)
+    evs += [event(base, "counter_opened", counter="1"), event(base, "counter_opened", counter="2"),
+            *[event(now - timedelta(seconds=10 - i), "ticket_issued", ticket=f"A{i:03d}", service="A")
+              for i in range(1, 11)]]
+    st = _observed(est, *evs)
+    assert est.schedule.next_break("2", 11 * 3600, st.day) is not None
+    with_lunch = est.estimate(st, now).waits["A010"].expected_s
+    forgetful = Estimator(rng=np.random.default_rng(2))
+    st = _observed(forgetful, *evs)
+    forgetful.schedule.breaks.clear()
+    without = forgetful.estimate(st, now).waits["A010"].expected_s
+    assert with_lunch > 1.3 * without

@@ -110,6 +110,9 @@ def _habits(counters: list[CounterState], state: BranchState, now: datetime, sch
         # Only a break the counter comes back from: at the end of the day tellers finish the line first.
         if shut is not None and back is not None and back > shut:
             closes[i], reopens[i] = shut - now_tod, back - now_tod
+        brk = schedule.next_break(c.id, now_tod, state.day)
+        if brk is not None and brk[0] - now_tod < closes[i]:  # lunch comes before any closing
+            closes[i], reopens[i] = brk[0] - now_tod, brk[1] - now_tod
     return closes, reopens
 
 
