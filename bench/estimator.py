@@ -29,7 +29,8 @@ SERVICES = [("A", 1), ("B", 1), ("C", 1), ("P", 2), ("V", 3)]
 
 
 def busy_branch() -> tuple[BranchState, Estimator, Baselines, datetime]:
-    """12 counters (mixed services, 2 paused, 1 in wrap-up), 150 waiting tickets, an hour of history learned."""
+    """12 counters (mixed services, 2 paused, 1 in wrap-up), 150 waiting tickets, an hour of history learned
+    (one customer in eight gone by the time called)."""
     rng = np.random.default_rng(1)
     counters = [{"id": str(k), "name": str(k), "services": [s for s, _ in SERVICES if rng.random() < 0.6] or ["A"]}
                 for k in range(1, 13)]
@@ -40,12 +41,18 @@ def busy_branch() -> tuple[BranchState, Estimator, Baselines, datetime]:
     n = 0
     for c in counters:  # history: each counter serves 25 customers back to back
         t = T0
-        for _ in range(25):
+        for i in range(25):
             s = c["services"][int(rng.integers(len(c["services"])))]
             n += 1
             num = f"{s}{n:03d}"
+            waited = timedelta(seconds=float(rng.exponential(600)))
+            if i % 8 == 7:  # gone by the time they were called: the patience the simulation then draws for all
+                evs += [event(t - waited, "ticket_issued", ticket=num, service=s),
+                        event(t, "called", ticket=num, counter=c["id"]), event(t, "no_show", ticket=num, counter=c["id"])]
+                continue
             done = t + timedelta(seconds=float(rng.lognormal(5.5, 0.8)))
-            evs += [event(t, "ticket_issued", ticket=num, service=s), event(t, "called", ticket=num, counter=c["id"]),
+            evs += [event(t - waited, "ticket_issued", ticket=num, service=s),
+                    event(t, "called", ticket=num, counter=c["id"]),
                     event(t, "service_started", ticket=num, counter=c["id"]),
                     event(done, "service_finished", ticket=num, counter=c["id"])]
             t = done
@@ -67,10 +74,10 @@ def busy_branch() -> tuple[BranchState, Estimator, Baselines, datetime]:
             st.apply(event(now, "counter_paused", counter=c["id"], expected_return=(now + timedelta(minutes=10)).isoformat()))
         elif k == 10:
             st.apply(event(now, "wrapup_started", counter=c["id"]))
-    for _ in range(150):
+    for k in range(150):  # issued over the last half hour, so each has waited a different time
         s = SERVICES[int(rng.integers(5))][0]
         n += 1
-        st.apply(event(now, "ticket_issued", ticket=f"{s}{n:03d}", service=s))
+        st.apply(event(now - timedelta(seconds=12 * (150 - k)), "ticket_issued", ticket=f"{s}{n:03d}", service=s))
     return st, est, base, now + timedelta(minutes=3)
 
 

@@ -274,7 +274,7 @@ def test_a_line_of_people_who_waited_long_is_expected_to_thin_out():
     """Patience depends on the time already waited: where people give up after 20 minutes, a line that has
     waited 25 minutes moves faster than the same line just issued (a constant rate gave both the same)."""
     _, est, _ = _leaving_after_20_minutes()
-    gone = est.model.silent_gone(["A"])["A"]
+    gone = est.model.patience_learned(["A"])[1]["A"]
     assert gone[band(1500)] > 0.4 and gone[band(60)] < 0.02  # nobody left early, half late
     fresh, waited = _last_of_a_line(0), _last_of_a_line(25)
     assert waited < 0.8 * fresh

@@ -324,9 +324,11 @@ def test_the_loop_compiles_without_a_writable_cache(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(numba, "njit", njit)
-    monkeypatch.setattr(kernel, "_compiled", None)
+    monkeypatch.setattr(kernel, "_compiled", {})
     plan = _random_plan(np.random.default_rng(3))
     assert np.array_equal(simulate(plan, compiled=True), simulate(plan, compiled=False))
+    kernel.warm_up()  # ... and the patience loop too
+    assert set(kernel._compiled) == {"call_times", "leave_times"}
 
 
 def test_the_point_is_a_smoothed_median_of_the_replications():
@@ -364,7 +366,7 @@ def test_no_shows_after_long_waits_are_counted_as_customers_who_gave_up():
     assert 24 < model.silent_leavers("A") <= 25  # every no-show waited 20 minutes (less a prior share)
     assert 0.8 < model.abandon_rate("A") * (100 * 1200 + 3600) / 25 <= 1.0  # 25 gone over the waiting time
     assert model.left_busy(["A"]) == 90.0  # each was called in vain for the no-show delay
-    gone = model.silent_gone(["A"])["A"]  # ... a quarter of those called after 20 minutes, none sooner
+    gone = model.patience_learned(["A"])[1]["A"]  # ... a quarter of those called after 20 minutes, none sooner
     assert gone[band(1200)] == pytest.approx(0.25, abs=0.02) and gone[band(0)] < 0.01
     assert (np.diff(gone) >= 0).all()  # a share gone by each wait never falls as the wait grows
 
@@ -375,11 +377,48 @@ def test_patience_is_drawn_given_the_time_already_waited():
     from server.core.estimator.patience import EDGES, time_to_leave
 
     unit = np.random.default_rng(2).exponential(1.0, (20000, 2))
-    flat = np.full(len(EDGES), 1 / 600)
-    left = time_to_leave(flat, np.array([0.0, 1000.0]), unit)
+    lines = np.array([0, 0])
+    flat = np.full((1, len(EDGES)), 1 / 600)
+    left = time_to_leave(flat, lines, np.array([0.0, 1000.0]), unit)
     assert left.mean(axis=0) == pytest.approx([600, 600], rel=0.03)
-    late = np.where(EDGES >= 600, 1 / 300, 0.0)  # nobody leaves in the first 10 minutes
-    left = time_to_leave(late, np.array([0.0, 900.0]), unit)
+    late = np.where(EDGES >= 600, 1 / 300, 0.0)[None, :]  # nobody leaves in the first 10 minutes
+    left = time_to_leave(late, lines, np.array([0.0, 900.0]), unit)
     assert left[:, 0].min() >= 600 and left[:, 0].mean() == pytest.approx(900, rel=0.03)
     assert left[:, 1].mean() == pytest.approx(300, rel=0.03)  # already past the patient part
-    assert np.isinf(time_to_leave(np.zeros(len(EDGES)), np.array([0.0, 900.0]), unit)).all()
+    both = time_to_leave(np.vstack([late, flat]), np.array([1, 0]), np.array([1000.0, 900.0]), unit)
+    assert np.array_equal(both, np.column_stack([time_to_leave(flat, lines, np.array([1000.0, 1000.0]), unit)[:, 0],
+                                                 left[:, 1]]))  # each column reads its own line's hazard
+    assert np.isinf(time_to_leave(np.zeros((1, len(EDGES))), lines, np.array([0.0, 900.0]), unit)).all()
+
+
+def test_customers_who_leave_unseen_are_drawn_from_the_whole_distribution():
+    """A silent leaver's ticket stays in line: the share gone by a wait is read from the learned curve,
+    whatever the customer has waited so far (then counted from now, negative when already gone)."""
+    from server.core.estimator.patience import BANDS, EDGES, silent_leave
+
+    u = np.random.default_rng(4).random((40000, 2))
+    gone = np.where(EDGES >= 600, 0.5, 0.0)[None, :]  # half gone by 10 minutes, nobody before, nobody after
+    total = silent_leave(gone, np.array([0, 0]), np.array([0.0, 1200.0]), u) + np.array([0.0, 1200.0])
+    assert np.isinf(total).mean(axis=0) == pytest.approx([0.5, 0.5], abs=0.01)
+    finite = total[np.isfinite(total[:, 0]), 0]
+    assert finite.max() <= 750 and finite.min() >= 0  # all between 0 and the middle of the 10-15 minute band
+    assert np.isinf(silent_leave(np.zeros((1, BANDS)), np.array([0]), np.array([0.0]), u[:, :1])).all()
+
+
+def test_the_compiled_leaving_times_are_the_numpy_ones():
+    """The compiled pass over customers gives the same leaving times as the two numpy functions, on random lines."""
+    from server.core.estimator.patience import BANDS, leave_times
+
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        lines = int(rng.integers(1, 5))
+        hazard = rng.random((lines, BANDS)) * 1e-3 * (rng.random((lines, BANDS)) < 0.7)
+        hazard[rng.random(lines) < 0.3] = 0.0  # some lines nobody ever left
+        gone = np.sort(rng.random((lines, BANDS)) * 0.6 * (rng.random((lines, 1)) < 0.8), axis=1)
+        lane = np.sort(rng.integers(0, lines, 50))
+        elapsed = np.where(rng.random(50) < 0.5, rng.random(50) * 5000, 0.0)
+        unit, uniform = rng.exponential(1.0, (16, 50)), rng.random((16, 50))
+        a = leave_times(hazard, gone, lane, elapsed, unit, uniform, compiled=True)
+        b = leave_times(hazard, gone, lane, elapsed, unit, uniform, compiled=False)
+        assert np.array_equal(np.isinf(a), np.isinf(b))
+        assert np.allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-9, atol=1e-6)

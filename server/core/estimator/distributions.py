@@ -422,13 +422,10 @@ class BranchModel:
         left = self.abandons.get(service, 0) + self.silent_leavers(service)
         return left / (self.exposure.get(service, 0.0) + 3600.0)
 
-    def seen_hazards(self, services: list[str]) -> dict[str, np.ndarray]:
-        """Per service, recorded abandonments per waiting second, by band of time already waited (`patience`)."""
-        return self.patience.seen_hazards(services)
-
-    def silent_gone(self, services: list[str]) -> dict[str, np.ndarray]:
-        """Per service, the share gone unseen by each band of time waited (`patience`)."""
-        return self.patience.silent_gone({s: self.quick_noshow_p(s) for s in services})
+    def patience_learned(self, services: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per service, recorded abandonments per waiting second by band of time waited, and the share
+        gone unseen by each band (`patience`)."""
+        return self.patience.learned(self.quick_noshow_p, services)
 
     def arrival_rates(self, service: str) -> np.ndarray:
         """Arrivals per second for each hour of the day, shrunk toward the service's all-day rate."""

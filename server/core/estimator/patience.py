@@ -22,13 +22,17 @@ predicted such lines too long. Two kinds of leavers are learned apart:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import kernel
+
 EDGES = np.array([0, 60, 120, 180, 300, 420, 600, 900, 1200, 1500, 1800, 2400, 3600], dtype=float)  # seconds waited
 _WIDTHS = np.append(np.diff(EDGES), np.inf)  # the last band runs on
 PRIOR_S = 1800.0  # waiting seconds of prior weight: thin bands lean on the branch's, and on the overall rate
+REFRESH = 16
 CALLS_PRIOR = 10.0  # calls of prior weight per band: a service's no-show shares lean on the branch's
 _MIDDLES = np.append(EDGES[:-1] + np.diff(EDGES) / 2, EDGES[-1] * 1.5)  # a typical wait in each band
 BANDS = len(EDGES)
@@ -56,17 +60,40 @@ class PatienceLog:
     calls: dict[str, np.ndarray] = field(default_factory=lambda: defaultdict(_zeros))
     no_shows: dict[str, np.ndarray] = field(default_factory=lambda: defaultdict(_zeros))
 
+    updates: int = 0  # calls and waits counted: the estimates are refreshed every REFRESH of them ...
+    leavers: int = 0  # ... and at every leaver
+    _cache: dict[tuple[str, ...], tuple[tuple[int, int], dict[str, np.ndarray], dict[str, np.ndarray]]] = field(
+        default_factory=dict)
+
     def waited(self, service: str, seconds: float) -> None:
         self.exposure[service] += spent(seconds)
+        self.updates += 1
 
     def gave_up(self, service: str, seconds: float) -> None:
         self.left[service][band(seconds)] += 1
+        self.leavers += 1
 
     def called(self, service: str, seconds: float) -> None:
         self.calls[service][band(seconds)] += 1
+        self.updates += 1
 
     def no_show(self, service: str, seconds: float) -> None:
         self.no_shows[service][band(seconds)] += 1
+        self.leavers += 1
+
+    def learned(self, never_came: Callable[[str], float],
+                services: list[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """`seen_hazards` and `silent_gone` for these services, recomputed only when they may have moved.
+
+        They run on every estimate, and a call moves them by a hair: recomputing them
+        every REFRESH calls (and at every leaver) kept a month's replay as fast as before.
+        """
+        key, version = tuple(services), (self.updates // REFRESH, self.leavers)
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != version:
+            hit = self._cache[key] = (version, self.seen_hazards(services),
+                                      self.silent_gone({s: never_came(s) for s in services}))
+        return hit[1], hit[2]
 
     def seen_hazards(self, services: list[str]) -> dict[str, np.ndarray]:
         """Per service, recorded abandonments per waiting second in each band (all zeros until one is seen).
@@ -115,41 +142,73 @@ class PatienceLog:
         return out
 
 
-def time_to_leave(hazard: np.ndarray, elapsed: np.ndarray, unit: np.ndarray) -> np.ndarray:
+def leave_times(hazard: np.ndarray, gone: np.ndarray, lane: np.ndarray, elapsed: np.ndarray,
+                unit: np.ndarray, uniform: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """[R, C] seconds from now until each customer is gone, seen or unseen: the earlier of `time_to_leave`
+    and `silent_leave`. Compiled when numba is there (both run on every estimate, over every replication)."""
+    if compiled if compiled is not None else kernel.AVAILABLE:
+        c = np.ascontiguousarray
+        return kernel.leave_times(c(hazard, float), c(gone, float), c(lane, np.int64), c(elapsed, float),
+                                  c(unit, float), c(uniform, float), EDGES, _MIDDLES)
+    return np.minimum(time_to_leave(hazard, lane, elapsed, unit), silent_leave(gone, lane, elapsed, uniform))
+
+
+def time_to_leave(hazard: np.ndarray, lane: np.ndarray, elapsed: np.ndarray, unit: np.ndarray) -> np.ndarray:
     """Seconds from now until each customer gives up, given the seconds `elapsed` [C] already waited.
 
-    `unit` [R, C] are standard exponential draws: the cumulative hazard from
-    now to leaving. Inverting the piecewise-linear cumulative hazard makes the
-    draw conditional on having stayed so far. inf: never (no hazard left).
+    `hazard` [S, bands] per line; `lane` [C] the line of each column (each
+    line's columns side by side); `unit` [R, C] standard exponential draws: the
+    cumulative hazard from now to leaving. Inverting the piecewise-linear
+    cumulative hazard makes the draw conditional on having stayed so far.
+    inf: never (no hazard left).
     """
-    if not hazard.any():
-        return np.full(unit.shape, np.inf)
-    cum = np.concatenate(([0.0], np.cumsum(hazard[:-1] * np.diff(EDGES))))  # cumulative hazard at each edge
     e = np.maximum(elapsed, 0.0)
-    b = np.searchsorted(EDGES, e, side="right") - 1
-    target = (cum[b] + hazard[b] * (e - EDGES[b]))[None, :] + unit
-    k = np.searchsorted(cum, target, side="right") - 1  # the band where the cumulative hazard reaches it
-    rate = hazard[k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = np.where(rate > 0, EDGES[k] + (target - cum[k]) / rate, np.inf)
-    return at - e[None, :]
+    out = np.full(unit.shape, np.inf)
+    for s, cols in _lines(lane):
+        h = hazard[s]
+        if not h.any():
+            continue
+        cum = np.concatenate(([0.0], np.cumsum(h[:-1] * np.diff(EDGES))))  # cumulative hazard at each band's start
+        x = np.interp(e[cols], EDGES, cum) + np.where(e[cols] > EDGES[-1], h[-1] * (e[cols] - EDGES[-1]), 0.0)
+        target = x[None, :] + unit[:, cols]
+        at = np.interp(target, cum, EDGES)  # ties (bands nobody leaves in) are never hit strictly inside
+        beyond = target > cum[-1]  # past the last edge: its hazard runs on (or nobody leaves)
+        if beyond.any():
+            at[beyond] = EDGES[-1] + (target[beyond] - cum[-1]) / h[-1] if h[-1] > 0 else np.inf
+        out[:, cols] = at - e[cols][None, :]
+    return out
 
 
-def silent_leave(gone: np.ndarray, elapsed: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+def silent_leave(gone: np.ndarray, lane: np.ndarray, elapsed: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     """Seconds from now at which each customer will have left unseen (negative: already gone; inf: stays).
 
     Unlike a recorded abandonment, a silent leaver's ticket stays in the line,
-    so having waited `elapsed` says nothing about whether the customer is still
-    there: the time is drawn from the whole distribution `gone` (by band, as
-    `PatienceLog.silent_gone`), not conditioned on the wait so far.
+    so having waited `elapsed` [C] says nothing about whether the customer is
+    still there: the time is drawn from the whole distribution `gone` [S, bands]
+    (as `PatienceLog.silent_gone`, per line; `lane` [C] the line of each
+    column) by inverting it at `uniform` [R, C], not conditioned on the wait so far.
     """
-    if not gone.any():
-        return np.full(uniform.shape, np.inf)
+    out = np.full(uniform.shape, np.inf)
     at = np.concatenate(([0.0], _MIDDLES))
-    share = np.concatenate(([0.0], gone))
-    total = np.interp(uniform, share, at, right=np.inf)  # np.interp needs no strict increase: ties pick the first
-    total[uniform >= share[-1]] = np.inf
-    return total - np.maximum(elapsed, 0.0)[None, :]
+    for s, cols in _lines(lane):
+        share = np.concatenate(([0.0], gone[s]))
+        if not share[-1] > 0:
+            continue
+        u = uniform[:, cols]
+        total = np.interp(u, share, at)
+        total[u >= share[-1]] = np.inf  # beyond the share ever gone: stays
+        out[:, cols] = total - np.maximum(elapsed[cols], 0.0)[None, :]
+    return out
+
+
+def _lines(lane: np.ndarray) -> list[tuple[int, slice]]:
+    """(line, its columns) for each line present in `lane` (a line's columns are side by side)."""
+    if len(lane) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(lane)) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [len(lane)]))
+    return [(int(lane[a]), slice(int(a), int(b))) for a, b in zip(starts, ends, strict=True)]
 
 
 def _carried(values: np.ndarray, known: np.ndarray) -> np.ndarray:

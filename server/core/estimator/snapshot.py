@@ -17,7 +17,7 @@ import numpy as np
 from ..state import BranchState, CounterState, CounterStatus, Ticket
 from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
 from .forward import Lane, Plan, arrivals_matter, policy_score
-from .patience import silent_leave, time_to_leave
+from .patience import leave_times
 from .schedule import CounterSchedule, tod
 
 HORIZON_S = 6 * 3600.0
@@ -161,18 +161,14 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
     if k:
         busy[wrap] += model.wrapup_dist().sample(rng, k)
     busy[u > 1.0 - per_column([model.quick_noshow_p(s) for s in services])] = model.mean_noshow_delay()  # the rest: leavers
-    seen, silent = model.seen_hazards(services), model.silent_gone(services)
-    if any(h.any() for h in seen.values()) or any(g.any() for g in silent.values()):
-        leave = rng.exponential(1.0, (reps, total))  # each customer's patience left, as cumulative hazard
-        unseen = rng.random((reps, total))  # ... and when they would go without a word
-        start = 0
-        for s, waiting, size in zip(services, tickets, sizes.tolist(), strict=True):
-            elapsed = np.zeros(size)  # the 'join now' ticket and arrivals start waiting when they come
-            elapsed[:len(waiting)] = [_waited(state.tickets[n], now) for n in waiting]
-            cols = slice(start, start + size)
-            leave[:, cols] = np.minimum(time_to_leave(seen[s], elapsed, leave[:, cols]),
-                                        silent_leave(silent[s], elapsed, unseen[:, cols]))
-            start += size
+    seen, silent = model.patience_learned(services)
+    if any(seen[s].any() or silent[s].any() for s in services):
+        lane = np.repeat(np.arange(len(services)), sizes)
+        elapsed = np.zeros(total)  # the 'join now' ticket and arrivals start waiting when they come
+        for waiting, first in zip(tickets, np.cumsum(sizes) - sizes, strict=True):
+            elapsed[first:first + len(waiting)] = [_waited(state.tickets[n], now) for n in waiting]
+        leave = leave_times(np.array([seen[s] for s in services]), np.array([silent[s] for s in services]), lane,
+                            elapsed, rng.exponential(1.0, (reps, total)), rng.random((reps, total)))
     else:
         leave = np.full((reps, total), np.inf)
     lanes, start = [], 0
