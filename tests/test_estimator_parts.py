@@ -164,6 +164,7 @@ def test_the_point_follows_the_median_shift_only_where_it_helped():
             cal.learn("3-5", raw, scale, actual, shown, cal.shifted_point("3-5", raw, scale))
     assert abs(biased.apply("3-5", (250.0, 500.0, 1000.0), 810.0)[1] - (500.0 + 0.15 * 810.0)) < 15.0
     assert biased._weights["3-5"].weight == 1.0
+    assert biased.apply("3-5", (250.0, 500.0, 1000.0), 810.0, move_point=False)[1] == 500.0  # staffing logged: not moved
     assert unbiased._weights["3-5"].weight <= 0.5
 
 

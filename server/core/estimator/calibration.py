@@ -27,7 +27,8 @@ interval that was shown when the prediction was made:
 
 How far the point follows the median shift is learned too (per group, from
 past outcomes): where the scores' median is noise rather than bias, moving the
-point by it costs accuracy instead of gaining it.
+point by it costs accuracy instead of gaining it. The wait estimator moves it
+only where the log hides who is staffed (see `Estimator`).
 """
 
 from __future__ import annotations
@@ -254,17 +255,19 @@ class Calibrator:
         """The point moved by the whole median shift (what the point's weight is learned against)."""
         return raw[1] + self.shift(bucket)[1] * scale
 
-    def apply(self, bucket: str, raw: tuple[float, float, float], scale: float) -> tuple[float, float, float]:
+    def apply(self, bucket: str, raw: tuple[float, float, float], scale: float,
+              move_point: bool = True) -> tuple[float, float, float]:
         """Calibrated (low, point, high), never negative, the point never above the high end.
 
         The point is not pulled up to a low end raised for the group's
-        coverage: it stays the estimate of the median.
+        coverage: it stays the estimate of the median. `move_point` False
+        leaves it where the simulation put it.
         """
         d = self.shift(bucket)
         low = max(raw[0] + d[0] * scale, 0.0)
         high = max(raw[2] + d[2] * scale, low)
         point = raw[1]
-        if self.shift_point:
+        if self.shift_point and move_point:
             w = self._weights.get(self.group(bucket))
             point += (1.0 if w is None else w.weight) * d[1] * scale
         return low, min(max(point, 0.0), high), high
