@@ -539,8 +539,9 @@ class BranchModel:
         self.calls[t.service][1] += 1
         if t.called_at is not None:
             self.noshow_delay.append((ev.ts - t.called_at).total_seconds())
-            self.patience.no_show(t.service, (t.called_at - (t.queued_at or t.issued_at)).total_seconds())
-            if (t.called_at - (t.queued_at or t.issued_at)).total_seconds() <= QUICK_S:
+            waited = (t.called_at - (t.queued_at or t.issued_at)).total_seconds()
+            self.patience.no_show(t.service, waited)
+            if waited <= QUICK_S:
                 self.quick_calls[t.service][1] += 1
 
     def _on_abandoned(self, ev: Event, state: BranchState) -> None:
