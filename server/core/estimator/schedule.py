@@ -13,6 +13,7 @@ served by fewer windows than are open at 11:00.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +37,9 @@ class CounterSchedule:
     breaks: dict[str, dict[date, list[tuple[float, float]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     _paused: dict[str, tuple[date, float]] = field(default_factory=dict)
-    _break_cache: dict[tuple[str, date], list[list[tuple[float, float]]]] = field(default_factory=dict)
+    _break_cache: dict[tuple[str, date], tuple[list[list[tuple[float, float]]], list[float]]] = field(
+        default_factory=dict)
+    _usual_cache: dict[tuple[str, date, int], tuple[float, float] | None] = field(default_factory=dict)
 
     def observe(self, ev: Event, state: BranchState) -> None:
         if state.day is None:
@@ -100,39 +103,53 @@ class CounterSchedule:
         time of day started within NEAR_S of the same time. Not expected if it
         already took (or is taking) a long pause near that time today.
         """
-        earlier = self._earlier_breaks(counter, today)
-        if not earlier:
+        usual = self._usual_break(counter, now_tod, today)
+        if usual is None:
             return None
-        found = [next(((a, b) for a, b in day if a > now_tod and b - a >= LONG_PAUSE_S), None) for day in earlier]
-        starts = sorted(a for a, _ in (f for f in found if f is not None))
-        if not starts:
-            return None
-        typical = starts[len(starts) // 2]
-        near = [(a, b) for f in found if f is not None for a, b in [f] if abs(a - typical) <= NEAR_S]
-        if not near or len(near) * 2 <= len(earlier):
-            return None
-        today_breaks = self.breaks.get(counter, {}).get(today, [])
+        taken = [a for a, b in self.breaks.get(counter, {}).get(today, []) if b - a >= LONG_PAUSE_S]
         ongoing = self._paused.get(counter)
-        taken = [a for a, b in today_breaks if b - a >= LONG_PAUSE_S]
         if ongoing is not None and ongoing[0] == today:
             taken.append(ongoing[1])
-        if any(abs(a - typical) <= NEAR_S for a in taken):
-            return None
-        lengths = sorted(b - a for a, b in near)
-        return typical, typical + lengths[len(lengths) // 2]
+        return None if any(abs(a - usual[0]) <= NEAR_S for a in taken) else usual
 
-    def _earlier_breaks(self, counter: str, today: date) -> list[list[tuple[float, float]]]:
-        """Earlier days' pauses, on every earlier day the counter was seen (fixed for the rest of today)."""
+    def _usual_break(self, counter: str, now_tod: float, today: date) -> tuple[float, float] | None:
+        """The habit from earlier days alone. It changes only when `now_tod` passes one of their long
+        pauses' starts, so it is kept per (counter, day, how many of those starts have passed): it is
+        asked for every counter at every estimate."""
+        earlier, starts = self._earlier_breaks(counter, today)
+        if not earlier:
+            return None
+        key = (counter, today, bisect.bisect_right(starts, now_tod))
+        if key in self._usual_cache:
+            return self._usual_cache[key]
+        found = [next(((a, b) for a, b in day if a > now_tod and b - a >= LONG_PAUSE_S), None) for day in earlier]
+        after = sorted(a for a, _ in (f for f in found if f is not None))
+        usual = None
+        if after:
+            typical = after[len(after) // 2]
+            near = [(a, b) for f in found if f is not None for a, b in [f] if abs(a - typical) <= NEAR_S]
+            if near and len(near) * 2 > len(earlier):
+                lengths = sorted(b - a for a, b in near)
+                usual = (typical, typical + lengths[len(lengths) // 2])
+        if len(self._usual_cache) > 5000:
+            self._usual_cache.clear()
+        self._usual_cache[key] = usual
+        return usual
+
+    def _earlier_breaks(self, counter: str, today: date) -> tuple[list[list[tuple[float, float]]], list[float]]:
+        """Earlier days' pauses, on every earlier day the counter was seen, and the sorted starts of the
+        long ones (fixed for the rest of today)."""
         key = (counter, today)
         found = self._break_cache.get(key)
         if found is None:
             known = self.breaks.get(counter, {})
             days = sorted({d for d in known if d < today} | {d for d in self.days.get(counter, {}) if d < today})
-            found = self._break_cache[key] = [known.get(d, []) for d in days[-MEMORY_DAYS:]]
+            earlier = [known.get(d, []) for d in days[-MEMORY_DAYS:]]
+            starts = sorted(a for day in earlier for a, b in day if b - a >= LONG_PAUSE_S)
+            found = self._break_cache[key] = (earlier, starts)
             if len(self._break_cache) > 1000:
                 self._break_cache.clear()
         return found
-
 
 def tod(ts: datetime, state: BranchState) -> float:
     """Seconds since local midnight."""
