@@ -77,7 +77,7 @@ def figures(config: BranchConfig, events: Iterable[Event], now: datetime, alert_
     services: list[dict[str, Any]] = []
     for s in config.services:
         waiting = st.waiting(s.id)
-        longest = max(((now - (t.queued_at or t.issued_at)).total_seconds() for t in waiting), default=None)
+        longest = max((t.waited(now) for t in waiting), default=None)
         mine = [w for w, svc in recent if svc == s.id]
         services.append({
             "id": s.id, "name": s.name, "name_en": s.name_en or s.name, "prefix": s.prefix,
@@ -119,7 +119,7 @@ def staffed_not_calling(config: BranchConfig, st: BranchState, now: datetime, af
         alerts.append({
             "counter": cfg.id, "name": cfg.name, "name_en": cfg.name_en or cfg.name, "status": c.status.value,
             "idle_s": round(idle.total_seconds()), "waiting_over": len(overdue), "oldest_ticket": oldest.number,
-            "oldest_wait_s": round((now - (oldest.queued_at or oldest.issued_at)).total_seconds()),
+            "oldest_wait_s": round(oldest.waited(now)),
             "pause_reason": c.pause_reason,
         })
     return alerts

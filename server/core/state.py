@@ -63,6 +63,10 @@ class Ticket:
     def final(self) -> bool:
         return self.status in FINAL
 
+    def waited(self, now: datetime) -> float:
+        """Seconds in its current line at `now` (since it joined it: issued, or transferred)."""
+        return (now - (self.queued_at or self.issued_at)).total_seconds()
+
 
 @dataclass(slots=True)
 class CounterState:

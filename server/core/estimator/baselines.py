@@ -50,14 +50,14 @@ class Baselines:
         if t is None:
             return
         if ev.type == "called" and (t.calls == 1 or t.transfers):
-            waited = max((ev.ts - (t.queued_at or t.issued_at)).total_seconds(), 0.0)
+            waited = max(t.waited(ev.ts), 0.0)
             self.last_wait[t.service] = waited
             self.recent[t.service].append(waited)
             self.exposure += waited
             self._score(t, ev.ts)
         elif ev.type == "abandoned":
             self.abandons += 1
-            self.exposure += max((ev.ts - (t.queued_at or t.issued_at)).total_seconds(), 0.0)
+            self.exposure += max(t.waited(ev.ts), 0.0)
             self._pending.pop((t.number, t.queued_at or t.issued_at), None)
         elif ev.type == "service_finished" and t.started_at is not None and ev.get("reason") != "end_of_day":
             d = (ev.ts - t.started_at).total_seconds()
@@ -74,7 +74,7 @@ class Baselines:
         if pending is None:
             return
         bucket, points = pending
-        actual = (called - (t.queued_at or t.issued_at)).total_seconds()
+        actual = t.waited(called)
         for name, point in points.items():
             self.cal[name].learn(bucket, (point, point, point), point + 60.0, actual)
 
@@ -99,7 +99,7 @@ class Baselines:
         s_class, s_all = max(len(mine), 1), max(len(staffed), 1)
         mu = 1.0 / self.mean_service()
         theta = self.abandons / (self.exposure + 3600.0)
-        elapsed = (now - (t.queued_at or t.issued_at)).total_seconds()
+        elapsed = t.waited(now)
         head = queue[0] if queue else None
         immediate = free > ahead  # a free counter will call this ticket straight away
         points = {
@@ -107,7 +107,7 @@ class Baselines:
             "QL": 0.0 if immediate else (everyone + 1) / (s_all * mu),
             "QLm": 0.0 if immediate else sum(1.0 / (s_all * mu + i * theta) for i in range(everyone + 1)),
             "LES": max(self.last_wait.get(t.service, 0.0) - elapsed, 0.0),
-            "HOL": max((now - (head.queued_at or head.issued_at)).total_seconds(), 0.0)
+            "HOL": max(head.waited(now), 0.0)
             if head is not None and ahead > 0 else 0.0,
             "RA20": max(_mean(self.recent.get(t.service)) - elapsed, 0.0),
         }

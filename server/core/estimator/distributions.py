@@ -475,7 +475,7 @@ class BranchModel:
             if gap > UNRECORDED_BREAK_S:  # free while this customer waited: a break the log did not record
                 self.pauses.append(gap)
         self.calls[t.service][0] += 1
-        waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+        waited = t.waited(ev.ts)
         self.patience.called(t.service, waited)
         if waited <= QUICK_S:
             self.quick_calls[t.service][0] += 1
@@ -539,7 +539,7 @@ class BranchModel:
         self.calls[t.service][1] += 1
         if t.called_at is not None:
             self.noshow_delay.append((ev.ts - t.called_at).total_seconds())
-            waited = (t.called_at - (t.queued_at or t.issued_at)).total_seconds()
+            waited = t.waited(t.called_at)
             self.patience.no_show(t.service, waited)
             if waited <= QUICK_S:
                 self.quick_calls[t.service][1] += 1
@@ -549,7 +549,7 @@ class BranchModel:
         if t is None or ev.get("reason") == "end_of_day":
             return
         self.abandons[t.service] += 1
-        waited = (ev.ts - (t.queued_at or t.issued_at)).total_seconds()
+        waited = t.waited(ev.ts)
         self.exposure[t.service] += max(waited, 0.0)
         self.patience.waited(t.service, waited)
         self.patience.gave_up(t.service, waited)

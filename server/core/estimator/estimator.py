@@ -282,7 +282,7 @@ def _head_wait(state: BranchState, waiting: list[str], now: datetime) -> float:
     if not waiting:
         return 0.0
     head = state.tickets[waiting[0]]
-    return max((now - (head.queued_at or head.issued_at)).total_seconds(), 0.0)
+    return max(head.waited(now), 0.0)
 
 
 def _notes(state: BranchState, service: str, layout: Layout, now: datetime) -> list[tuple[str, str]]:

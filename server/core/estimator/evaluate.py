@@ -174,7 +174,7 @@ class Replay:
                 continue
             self._shown[number] = w.text_en
             t = self.state.tickets[number]
-            elapsed = (now - (t.queued_at or t.issued_at)).total_seconds()
+            elapsed = t.waited(now)
             self._emit(now, number, "wait", (elapsed + w.low_s, elapsed + w.expected_s, elapsed + w.high_s),
                        elapsed_s=round(elapsed, 1))
 

@@ -95,7 +95,6 @@ class CounterSchedule:
             return None
         return sorted(closes)[len(closes) // 2]
 
-
     def next_break(self, counter: str, now_tod: float, today: date) -> tuple[float, float] | None:
         """(start, end) time of day of the long break this counter usually takes later today, or None.
 
@@ -150,6 +149,7 @@ class CounterSchedule:
             if len(self._break_cache) > 1000:
                 self._break_cache.clear()
         return found
+
 
 def tod(ts: datetime, state: BranchState) -> float:
     """Seconds since local midnight."""

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ..state import BranchState, CounterState, CounterStatus, Ticket
+from ..state import BranchState, CounterState, CounterStatus
 from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
 from .forward import Lane, Plan, arrivals_matter, policy_score
 from .patience import leave_times
@@ -166,7 +166,7 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
         lane = np.repeat(np.arange(len(services)), sizes)
         elapsed = np.zeros(total)  # the 'join now' ticket and arrivals start waiting when they come
         for waiting, first in zip(tickets, np.cumsum(sizes) - sizes, strict=True):
-            elapsed[first:first + len(waiting)] = [_waited(state.tickets[n], now) for n in waiting]
+            elapsed[first:first + len(waiting)] = [state.tickets[n].waited(now) for n in waiting]
         leave = leave_times(np.array([seen[s] for s in services]), np.array([silent[s] for s in services]), lane,
                             elapsed, rng.exponential(1.0, (reps, total)), rng.random((reps, total)))
     else:
@@ -181,10 +181,6 @@ def _lanes(services: list[str], tickets: list[list[str]], state: BranchState, mo
         lanes.append(Lane(occ[:, :q], lv[:, :q], arr, occ[:, q:], lv[:, q:]))
         start += int(size)
     return lanes
-
-
-def _waited(ticket: Ticket, now: datetime) -> float:
-    return (now - (ticket.queued_at or ticket.issued_at)).total_seconds()
 
 
 def _arrivals(rates: np.ndarray, state: BranchState, now: datetime, rng: np.random.Generator,
