@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log", help="event log (JSON Lines, spec v1.1)")
     p.add_argument("--out", help="write predictions here (JSON Lines)")
     p.add_argument("--report", help="write report.md, report.html and metrics.json into this folder")
+    p.add_argument("--score-from", type=_day, metavar="YYYY-MM-DD",
+                   help="score only tickets of this business day and later; the days before only warm the "
+                        "estimator and the baselines up (as a branch's imported history would)")
     p.add_argument("--seed", type=int, default=20261201, help="the estimator's random seed")
     p.add_argument("--replications", type=int, default=64,
                    help="Monte Carlo replications per estimate (64, as the server runs; fewer is faster, less sharp)")
@@ -50,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if out:
             out.close()
-    rep = report(replay)
+    rep = report(replay, args.score_from)
+    if args.score_from:
+        rep["score_from"] = args.score_from.isoformat()
     rep["seconds"] = round(time.perf_counter() - started, 1)
     rep["cpu_seconds"] = round(time.process_time() - cpu, 1)  # on a shared machine, the part that is ours
     text = render(rep, Path(args.log).name)
@@ -64,22 +71,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2026-12-03") from None
+
+
 def render(rep: dict[str, Any], name: str) -> str:
     """The metrics as a markdown report (also what the terminal shows)."""
     lines = [f"# Wait estimates on {name}", "",
              f"{rep['events']} events, {rep['tickets']} tickets: {rep['scored']} scored (called); "
              f"outcomes {rep['outcomes']}; {rep['unavailable_at_issue']} issued when no counter served the class; "
              f"{rep.get('seconds', '?')} s ({rep.get('cpu_seconds', '?')} s of CPU).", ""]
+    if rep.get("score_from"):
+        lines += [f"Scored from {rep['score_from']}: the days before warmed the predictors up and are not counted.", ""]
     if rep["warnings"]:
         lines += ["Repaired or skipped events: " + "; ".join(f"{k}: {v}" for k, v in rep["warnings"].items()), ""]
     lines += _table("Wait at issue (seconds; 80% interval; late = actual > high + x min)", rep["wait"],
                     (OURS, *WAIT_BASELINES))
-    best = min((rep["wait"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait"].get(n))
-    if rep["wait"].get(OURS):
+    best = min(((rep["wait"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait"].get(n)), default=None)
+    if best and best[0] > 0 and rep["wait"].get(OURS):
         lines += [f"MAE ratio to the best baseline ({best[1]}): {rep['wait'][OURS]['MAE'] / best[0]:.2f}", ""]
+    elif not rep["scored"]:
+        lines += ["No ticket was called: nothing to score.", ""]
     w = rep.get("wait_waited", {}).get(OURS)
     if w:
-        wb = min((rep["wait_waited"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait_waited"].get(n))
+        wb = min(((rep["wait_waited"][n]["MAE"], n) for n in WAIT_BASELINES if rep["wait_waited"].get(n)),
+                 default=(math.nan, "none"))
         lines += [f"Tickets that waited at all (n={w['n']:.0f}; the others were called at once and any range "
                   f"from 0 covers them): coverage {w['coverage']:.1%}, late +2 min {w['late2']:.1%}, "
                   f"MAE {w['MAE']:.0f} s vs {wb[0]:.0f} s ({wb[1]}), ratio {w['MAE'] / wb[0]:.2f}", ""]
@@ -90,7 +109,7 @@ def render(rep: dict[str, Any], name: str) -> str:
     lines += _table("Service duration at start (seconds)", rep["service"], (OURS, *SERVICE_BASELINES))
     sb = min((rep["service"][n]["MAE"], n) for n in SERVICE_BASELINES if rep["service"].get(n)) \
         if rep["service"].get(OURS) else None
-    if sb:
+    if sb and sb[0] > 0:
         lines += [f"MAE ratio to the best baseline ({sb[1]}): {rep['service'][OURS]['MAE'] / sb[0]:.2f}", ""]
     return "\n".join(lines)
 
@@ -108,6 +127,8 @@ def _table(title: str, metrics: dict[str, dict[str, float]], names: tuple[str, .
 
 def _grouped(groups: dict[str, dict[str, dict[str, float]]], names: tuple[str, ...], cov: bool = True) -> list[str]:
     keys = sorted({k for n in names for k in groups.get(n, {})})
+    if not keys:
+        return ["(nothing scored)", ""]
     out = ["| predictor | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for n in names:
         g = groups.get(n, {})

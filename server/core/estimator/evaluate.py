@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ class Case:
     preds: dict[str, tuple[float, float, float]]  # predictor -> (low, point, high) seconds
     outcome: str = "open"  # called | no_show | abandoned | open
     wait: float = math.nan
+    day: date | None = None  # the branch's business day it was issued on
 
 
 @dataclass
@@ -56,7 +57,8 @@ class Replay:
     state: BranchState = field(default_factory=BranchState)
     baselines: Baselines = field(default_factory=Baselines)
     cases: dict[tuple[str, datetime], Case] = field(default_factory=dict)
-    services: list[tuple[str, str, float, dict[str, tuple[float, float, float]]]] = field(default_factory=list)
+    # (class, counter, seconds, predictor -> (low, point, high), business day of the start)
+    services: list[tuple[str, str, float, dict[str, tuple[float, float, float]], date]] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
     unavailable: int = 0
     events: int = 0
@@ -150,7 +152,8 @@ class Replay:
             started = t.started_at
             pending = self._service_pending.pop((t.number, started), None) if started else None
             if pending is not None and started is not None and ev.get("reason") != "end_of_day":
-                self.services.append((pending[0], ev.counter, (ev.ts - started).total_seconds(), pending[1]))
+                self.services.append((pending[0], ev.counter, (ev.ts - started).total_seconds(), pending[1],
+                                      st.business_day(started)))
 
     def _case(self, t, est, now: datetime) -> None:  # type: ignore[no-untyped-def]
         queue = self.state.waiting(t.service)
@@ -163,7 +166,7 @@ class Replay:
         else:
             ours = (w.low_s, w.expected_s, w.high_s)
         self.cases[(t.number, t.issued_at)] = Case(t.service, t.issued_at, local_hour(now, self.state), ahead,
-                                                   {OURS: ours, **base})
+                                                   {OURS: ours, **base}, day=self.state.business_day(now))
         self._emit(now, t.number, "wait", ours, available=bool(w is not None and w.available))
         if w is not None:
             self._shown[t.number] = w.text_en
@@ -219,9 +222,16 @@ def interval_metrics(pred: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     }
 
 
-def report(replay: Replay) -> dict[str, Any]:
-    """Every metric the evaluation prints, as plain data."""
-    cases = list(replay.cases.values())
+def report(replay: Replay, score_from: date | None = None) -> dict[str, Any]:
+    """Every metric the evaluation prints, as plain data.
+
+    With `score_from`, the days before it only warm the predictors up (they learn from every event)
+    and only tickets issued and services started on that business day or later are scored.
+    """
+    def scored_day(day: date | None) -> bool:
+        return score_from is None or (day is not None and day >= score_from)
+
+    cases = [c for c in replay.cases.values() if scored_day(c.day)]
     scored = [c for c in cases if c.outcome == "called"]
     actual = np.array([c.wait for c in scored])
     names = (OURS, *WAIT_BASELINES)
@@ -237,7 +247,7 @@ def report(replay: Replay) -> dict[str, Any]:
     out["by_ahead"] = {n: _grouped(scored, actual, n, lambda c: report_group(c.ahead)) for n in names}
     out["by_class"] = {n: _grouped(scored, actual, n, lambda c: c.service) for n in names}
     out["by_hour"] = {n: _grouped(scored, actual, n, lambda c: f"{c.hour:02d}") for n in names}
-    svc = replay.services
+    svc = [s for s in replay.services if scored_day(s[4])]
     dur = np.array([s[2] for s in svc])
     out["service"] = {n: interval_metrics(np.array([s[3][n] for s in svc]).reshape(-1, 3), dur)
                       for n in (OURS, *SERVICE_BASELINES)}
