@@ -38,6 +38,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 EVENT_TYPES = frozenset(REQUIRED)
 CHANNELS = ("kiosk", "mobile", "staff", "appointment")
+# Reasons of an event that ends a ticket at a time that is not the customer's: yesterday closed out at
+# the next day's start, or a finish the log did not record, put in when a replay repairs the history.
+NOT_MEASURED = frozenset({"end_of_day", "not_recorded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,11 @@ class Event:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
+
+    @property
+    def measured(self) -> bool:
+        """Whether its time is the customer's: a duration or a wait to learn from (not a close-out or a repair)."""
+        return self.data.get("reason") not in NOT_MEASURED
 
     def to_dict(self) -> dict[str, Any]:
         return {"ts": format_ts(self.ts), "type": self.type, **self.data}

@@ -59,7 +59,7 @@ class Baselines:
             self.abandons += 1
             self.exposure += max(t.waited(ev.ts), 0.0)
             self._pending.pop((t.number, t.queued_at or t.issued_at), None)
-        elif ev.type == "service_finished" and t.started_at is not None and ev.get("reason") != "end_of_day":
+        elif ev.type == "service_finished" and t.started_at is not None and ev.measured:
             d = (ev.ts - t.started_at).total_seconds()
             s = self.sums[t.service]
             s[0] += d

@@ -494,7 +494,7 @@ class BranchModel:
         if t is None or t.started_at is None:
             return
         seconds = (ev.ts - t.started_at).total_seconds()
-        if ev.get("reason") == "end_of_day" or seconds <= 0:
+        if not ev.measured or seconds <= 0:
             return  # a close-out, not a transaction
         self.service[t.service].add(seconds)
         self.branch_service.add(seconds)
@@ -534,7 +534,7 @@ class BranchModel:
 
     def _on_no_show(self, ev: Event, state: BranchState) -> None:
         t = state.tickets.get(ev.ticket)
-        if t is None or ev.get("reason") == "end_of_day":
+        if t is None or not ev.measured:
             return
         self.calls[t.service][1] += 1
         if t.called_at is not None:
@@ -546,7 +546,7 @@ class BranchModel:
 
     def _on_abandoned(self, ev: Event, state: BranchState) -> None:
         t = state.tickets.get(ev.ticket)
-        if t is None or ev.get("reason") == "end_of_day":
+        if t is None or not ev.measured:
             return
         self.abandons[t.service] += 1
         waited = t.waited(ev.ts)

@@ -96,7 +96,7 @@ class Estimator:
             self._service_raw[(t.number, event.ts)] = self._service_raw_now(t.service, event.counter, event.ts)
         elif event.type == "service_finished" and t.started_at is not None:
             raw = self._service_raw.pop((t.number, t.started_at), None)
-            if raw is not None and event.get("reason") != "end_of_day":
+            if raw is not None and event.measured:
                 self.service_cal.learn(raw.bucket, raw.q, raw.scale, (event.ts - t.started_at).total_seconds())
 
     def _score_wait(self, number: str, queued: datetime, called: datetime) -> None:

@@ -151,7 +151,7 @@ class Replay:
             t = st.tickets[ev.ticket]
             started = t.started_at
             pending = self._service_pending.pop((t.number, started), None) if started else None
-            if pending is not None and started is not None and ev.get("reason") != "end_of_day":
+            if pending is not None and started is not None and ev.measured:
                 self.services.append((pending[0], ev.counter, (ev.ts - started).total_seconds(), pending[1],
                                       st.business_day(started)))
 
