@@ -85,3 +85,18 @@ def test_a_day_never_closed_out_does_not_teach_an_overnight_duration() -> None:
     assert rp.state.tickets["A001"].issued_at == at(0, day=2)
     assert not [w for w in rp.warnings if "skipped" in w], rp.warnings
     assert max(s[2] for s in rp.services) < 3 * 3600
+
+
+def test_finishes_without_starts_make_the_calls_the_starts() -> None:
+    """An export of answer and hang-up times (called, service_finished): each service is timed from its call."""
+    rp = replay([event(at(0), "branch_config", **CONFIG), event(at(0), "counter_opened", counter="1"),
+                 *[event(at(i), "ticket_issued", ticket=f"A00{i}", service="A") for i in range(1, 4)],
+                 event(at(5), "called", ticket="A001", counter="1"),
+                 event(at(8), "service_finished", ticket="A001", counter="1"),  # the first: the sign, untimed
+                 event(at(8), "called", ticket="A002", counter="1"),
+                 event(at(12), "service_finished", ticket="A002", counter="1"),
+                 event(at(12.5), "called", ticket="A003", counter="1"),
+                 event(at(14), "service_finished", ticket="A003", counter="1")])
+    assert [round(s[2]) for s in rp.services] == [240, 90]
+    assert all(rp.state.tickets[f"A00{i}"].status is TicketStatus.DONE for i in range(1, 4))
+    assert not [w for w in rp.warnings if "skipped" in w], rp.warnings

@@ -113,6 +113,13 @@ class Replay:
             before += self._release(ev)
             if self._calls_only:  # the customer is counted at the counter from the call on
                 after.append(event(ev.ts, "service_started", ticket=t.number, counter=ev.counter))
+        elif ev.type == "service_finished" and t is not None and t.status is TicketStatus.CALLED \
+                and not self._starts_logged and t.counter == ev.data.get("counter"):
+            # finished without a start, in a log with none so far: its calls are the starts (an export
+            # of answer and hang-up times); from now on each starts at its call, this one untimed
+            self._calls_only = True
+            before.append(event(ev.ts, "service_started", ticket=t.number, counter=ev.counter))
+            ev = event(ev.ts, "service_finished", **{**ev.data, "reason": "not_recorded"})
         elif ev.type in ("counter_paused", "counter_closed") and "counter" in ev.data:
             c = st.counters.get(ev.counter)
             held = st.tickets.get(c.ticket) if c is not None and c.ticket is not None else None
