@@ -26,7 +26,10 @@ BAD_LINES = [
     ('{"ts": "' + T2 + '", "type": "service_finished", "ticket": "B001", "counter": "1", "wrapup": "yes"}',
      "line 2: 'wrapup' must be true, false or null"),
 
-    ('{"ts": "' + T2 + '", "type": "ticket_issued", "ticket": 12, "service": "B"}', "line 2: 'ticket' must be a string"),
+    ('{"ts": "' + T2 + '", "type": "ticket_issued", "ticket": 1.5, "service": "B"}',
+     "line 2: 'ticket' must be a string (or a whole number)"),
+    ('{"ts": "' + T2 + '", "type": "called", "ticket": "B001", "counter": true}',
+     "line 2: 'counter' must be a string (or a whole number)"),
     ('{"ts": "yesterday", "type": "abandoned", "ticket": "B001"}', "line 2: 'yesterday' is not an ISO 8601 time"),
     ('{"ts": 1764550820, "type": "abandoned", "ticket": "B001"}', "line 2: 'ts' must be an ISO 8601 time as a string"),
     ('{"ts": "2026-12-01T09:00:20", "type": "abandoned", "ticket": "B001"}',
@@ -45,7 +48,7 @@ BAD_LINES = [
 ]
 FUTURE = ('{"ts": "2026-12-02T09:00:00+08:00", "type": "abandoned", "ticket": "B001"}',
           "line 2: 2026-12-02T09:00:00.000+08:00 is in the future")
-IDS = ["broken-json", "services-5", "channel-7", "reason-5", "wrapup-yes", "ticket-12", "ts-yesterday", "ts-number", "no-utc-offset", "unknown-ticket",
+IDS = ["broken-json", "services-5", "channel-7", "reason-5", "wrapup-yes", "ticket-1.5", "counter-true", "ts-yesterday", "ts-number", "no-utc-offset", "unknown-ticket",
        "out-of-order", "expected-return-5", "type-5", "config-services-5", "array", "huge-line"]
 
 

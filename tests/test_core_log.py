@@ -55,6 +55,15 @@ def test_unknown_types_are_skipped_with_a_warning_and_unknown_fields_kept():
     assert reader.warnings == ["line 2: skipped unknown event type 'coffee_break'"]
 
 
+def test_whole_number_ids_are_read_as_their_text():
+    """An export's numeric ids (agent 1034, call 5521) mean the same as "1034", "5521"."""
+    events = read_events(['{"ts": "2026-12-01T09:00:00+08:00", "type": "ticket_issued", "ticket": 5521, "service": 1}',
+                          '{"ts": "2026-12-01T09:00:05+08:00", "type": "called", "ticket": 5521, "counter": 1034}'])
+    assert [(e.data["ticket"], e.data.get("service"), e.data.get("counter")) for e in events] == \
+        [("5521", "1", None), ("5521", None, "1034")]
+    assert BranchState().apply_all(events).tickets["5521"].status is TicketStatus.CALLED
+
+
 def test_unknown_ticket_is_inconsistent():
     """An event about a ticket never issued contradicts the history."""
     with pytest.raises(InconsistentEvent, match="unknown ticket B007"):

@@ -124,9 +124,13 @@ def parse_event(obj: Any) -> Event | None:
     missing = [f for f in REQUIRED[type_] if obj.get(f) in (None, "")]
     if missing:
         raise ValueError(f"'{type_}' needs {', '.join(missing)}")
+    ids = {}
     for key in ("ticket", "counter", "service"):
-        if key in obj and not isinstance(obj[key], str):
-            raise ValueError(f"'{key}' must be a string")
+        value = obj.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            ids[key] = str(value)  # an export's agent 1034 or window 7: the same id as "1034", "7"
+        elif key in obj and not isinstance(value, str):
+            raise ValueError(f"'{key}' must be a string (or a whole number)")
     for key in OPTIONAL_TEXT:  # optional: null is the same as absent
         if obj.get(key) is not None and not isinstance(obj[key], str):
             raise ValueError(f"'{key}' must be a string or null")
@@ -138,7 +142,7 @@ def parse_event(obj: Any) -> Event | None:
     if "expected_return" in obj and obj["expected_return"] is not None:
         parse_ts(obj["expected_return"], "expected_return")
     data = {k: v for k, v in obj.items() if k not in ("ts", "type")}
-    return Event(ts, type_, data)
+    return Event(ts, type_, {**data, **ids})
 
 
 @dataclass
