@@ -28,6 +28,7 @@ from .calibration import AT_ONCE, SERVICE_TARGETS, Calibrator, ahead_bucket
 from .distributions import BranchModel, Defaults
 from .forward import simulate
 from .schedule import CounterSchedule
+from .skills import CounterSkills
 from .snapshot import HORIZON_S, Layout, _away, build, counter_services, services_of
 
 SOON_S = 180.0  # "turn soon": called within three minutes
@@ -58,6 +59,7 @@ class Estimator:
         self.joins = joins  # 'if you take a number now' (the kiosk) and the counters' texts; evaluation skips them
         self.model = BranchModel(defaults or Defaults())
         self.schedule = CounterSchedule()
+        self.skills = CounterSkills()  # what counters the set-up does not name serve, from their calls
         self.reps = replications
         # A fixed base seed mixed with the state's position: the same history gives the same numbers,
         # however often and whenever the screens asked before.
@@ -84,6 +86,7 @@ class Estimator:
         if event.type in STAFFING:
             self.staffing_logged = True
         self.schedule.observe(event, state)
+        self.skills.observe(event, state)
         t = state.tickets.get(event.data.get("ticket", "")) if "ticket" in event.data else None
         if t is None:
             return
@@ -136,7 +139,7 @@ class Estimator:
             idle = (now - c.since).total_seconds() if c.since is not None else 0.0
             if _away(c, state, now, idle, not self.staffing_logged):
                 continue
-            if service_to_call(counter_services(c, services), prio, lambda s: state.waiting_count(s) > 0) == t.service:
+            if service_to_call(counter_services(c, services, state, self.skills), prio, lambda s: state.waiting_count(s) > 0) == t.service:
                 raw = Raw(now, AT_ONCE, (0.0, 0.0, 0.0), 60.0)
                 self._first.setdefault((number, t.queued_at or t.issued_at), raw)
                 low, point, high = self.wait_cal.apply(raw.bucket, raw.q, raw.scale, move_point=not self.staffing_logged)
@@ -152,7 +155,7 @@ class Estimator:
                 return est
         rng = np.random.default_rng([self.seed, state.seq, int(now.timestamp())])
         plan, layout = build(state, self.model, now, rng, self.reps, self.joins, self.schedule,
-                             inferred=not self.staffing_logged)
+                             inferred=not self.staffing_logged, skills=self.skills)
         calls = simulate(plan)
         est = Estimates(
             at=now,

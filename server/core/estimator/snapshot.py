@@ -19,6 +19,7 @@ from .distributions import BranchModel, fast_ppf, local_hour, norm_sf
 from .forward import Lane, Plan, arrivals_matter, policy_score
 from .patience import leave_times
 from .schedule import CounterSchedule, tod
+from .skills import CounterSkills, described
 
 HORIZON_S = 6 * 3600.0
 IDLE_AWAY_S = 180.0  # a free counter ignoring waiting customers this long is not really there
@@ -48,19 +49,24 @@ def services_of(state: BranchState) -> tuple[list[str], np.ndarray]:
     return names, np.array([prio.get(s, 1) for s in names], dtype=float)
 
 
-def counter_services(c: CounterState, all_services: list[str]) -> tuple[str, ...]:
-    return c.services or tuple(all_services)  # a counter seen only by its calls may serve anything
+def counter_services(c: CounterState, all_services: list[str], state: BranchState,
+                     skills: CounterSkills | None) -> tuple[str, ...]:
+    """What the counter serves, in its order: as set up; for one the set-up does not name, as its calls
+    have shown; before they show enough, anything."""
+    if skills is not None and not described(state, c.id):
+        return skills.services(c.id) or c.services or tuple(all_services)
+    return c.services or tuple(all_services)
 
 
 def build(state: BranchState, model: BranchModel, now: datetime, rng: np.random.Generator,
           reps: int, joins: bool = True, schedule: CounterSchedule | None = None,
-          inferred: bool = False) -> tuple[Plan, Layout]:
+          inferred: bool = False, skills: CounterSkills | None = None) -> tuple[Plan, Layout]:
     """The forward simulation's input at `now`. inferred: the log records no staffing (counters opened,
     paused, closed), so a counter's being "free" is only inferred from its last customer."""
     services, priority = services_of(state)
     index = {s: i for i, s in enumerate(services)}
     counters = [c for c in state.counters.values()]
-    prefs = [[index[s] for s in counter_services(c, services) if s in index] for c in counters]
+    prefs = [[index[s] for s in counter_services(c, services, state, skills) if s in index] for c in counters]
     score = policy_score(prefs, priority, len(services))
     free_at = _all_free_at(counters, state, model, now, rng, reps, inferred)
     closes, reopens = _habits(counters, state, now, schedule, free_at)
