@@ -23,15 +23,15 @@ import numpy as np
 
 from ..errors import BranchError
 from ..estimates import Estimates
-from ..events import Event, event, format_ts, parse_event
-from ..state import BranchState, TicketStatus
+from ..events import Event, format_ts, parse_event
+from ..state import BranchState
 from .baselines import SERVICE_BASELINES, WAIT_BASELINES, Baselines
 from .calibration import report_group
 from .distributions import local_hour
 from .estimator import Estimator
+from .repairs import ExportRepairs
 
 OURS = "branchq"
-BUSY_UNTIL_CALL_S = 10.0  # the one called had waited this long: its teller was busy (not idle) until the call
 
 
 @dataclass
@@ -67,8 +67,10 @@ class Replay:
     _service_pending: dict[tuple[str, datetime], tuple[str, dict[str, tuple[float, float, float]]]] = \
         field(default_factory=dict)
     _last: datetime | None = None
-    _starts_logged: bool = False  # the log has recorded a service start
-    _calls_only: bool = False  # ... or, before any, a counter called again while holding a ticket not started
+    repairs: ExportRepairs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.repairs = ExportRepairs(self.warnings)
 
     def feed_line(self, number: int, line: str | bytes) -> None:
         """A log line: parsed leniently (a bad line is counted and skipped)."""
@@ -98,81 +100,21 @@ class Replay:
 
     # ---------------------------------------------------------------- lenient fold
     def _apply(self, ev: Event) -> list[Event]:
-        """Apply `ev`, first repairing the commonest gaps of real exports; skip what cannot fit."""
+        """Apply `ev` with what the export left out put back first (`repairs`); skip what cannot fit."""
         st, out = self.state, list[Event]()
-        t = st.tickets.get(ev.data.get("ticket", "")) if "ticket" in ev.data else None
-        before: list[Event] = []
-        after: list[Event] = []
-        if ev.type == "service_started":
-            self._starts_logged = True
-            if t is not None and t.status is TicketStatus.WAITING:
-                before.append(event(ev.ts, "called", ticket=t.number, counter=ev.counter))
-        elif ev.type == "ticket_issued" and t is not None and not t.final:
-            before += _close_out(t, ev.ts)
-        elif ev.type == "called" and t is not None:
-            before += self._release(ev)
-            if self._calls_only:  # the customer is counted at the counter from the call on
-                after.append(event(ev.ts, "service_started", ticket=t.number, counter=ev.counter))
-        elif ev.type == "service_finished" and t is not None and t.status is TicketStatus.CALLED \
-                and not self._starts_logged and t.counter == ev.data.get("counter"):
-            # finished without a start, in a log with none so far: its calls are the starts (an export
-            # of answer and hang-up times); from now on each starts at its call, this one untimed
-            self._calls_only = True
-            before.append(event(ev.ts, "service_started", ticket=t.number, counter=ev.counter))
-            ev = event(ev.ts, "service_finished", **{**ev.data, "reason": "not_recorded"})
-        elif ev.type in ("counter_paused", "counter_closed") and "counter" in ev.data:
-            c = st.counters.get(ev.counter)
-            held = st.tickets.get(c.ticket) if c is not None and c.ticket is not None else None
-            if held is not None and self._assumed_start(held):  # the teller had finished: when, not recorded
-                before.append(event(ev.ts, "service_finished", ticket=held.number, counter=ev.counter,
-                                    reason="not_recorded"))
-        elif ev.type in ("recalled", "no_show") and t is not None and self._assumed_start(t):
-            # the start this replay assumed at the call did not happen: a recall changes nothing it
-            # keeps, a no-show ends the ticket there, at a time that is no duration
-            self.warnings[f"{ev.type} after a start assumed at the call: "
-                          f"{'ignored' if ev.type == 'recalled' else 'ended as not recorded'}"] += 1
-            if ev.type == "recalled":
-                return out
-            ev = event(ev.ts, "service_finished", ticket=t.number, counter=ev.counter, reason="not_recorded")
-        for r in (*before, ev, *after):
+        before, main, after = self.repairs.plan(ev, st)
+        if main is None:
+            return out
+        for r in (*before, main, *after):
             try:
                 st.apply(r)
             except BranchError as exc:
                 self.warnings[f"{ev.type} contradicting the history skipped ({_kind(exc.message)})"] += 1
                 return out
-            if r is not ev:
+            if r is not main:
                 self.warnings[f"repaired: {r.type} inserted {'before' if r in before else 'after'} {ev.type}"] += 1
             out.append(r)
         return out
-
-    def _assumed_start(self, t) -> bool:  # type: ignore[no-untyped-def]
-        return self._calls_only and t.status is TicketStatus.SERVING and t.started_at == t.called_at
-
-    def _release(self, ev: Event) -> list[Event]:
-        """A counter calls while it still holds a ticket: what the log left out about that one.
-
-        A ticket being served was finished when its teller called the next (its
-        duration counts only if the one called had been waiting, so the teller was
-        busy until now). A called ticket that never started: where the log records
-        starts, a no-show; where it has none so far (an old machine's export of
-        issue and call times only), the first sign that every call is a service,
-        which from then on starts at its call and ends at the teller's next call.
-        """
-        c = self.state.counters.get(ev.counter)
-        held = self.state.tickets.get(c.ticket) if c is not None and c.ticket not in (None, ev.ticket) else None
-        if held is None:
-            return []
-        called = self.state.tickets[ev.ticket]
-        if held.status is TicketStatus.SERVING:
-            timed = held.started_at is not None and self.state.business_day(held.started_at) == \
-                self.state.business_day(ev.ts) and called.waited(ev.ts) >= BUSY_UNTIL_CALL_S
-            return [event(ev.ts, "service_finished", ticket=held.number, counter=ev.counter,
-                          reason=None if timed else "not_recorded")]
-        if self._starts_logged:
-            return [event(ev.ts, "no_show", ticket=held.number, counter=ev.counter)]
-        self._calls_only = True
-        return [event(ev.ts, "service_started", ticket=held.number, counter=ev.counter),
-                event(ev.ts, "service_finished", ticket=held.number, counter=ev.counter, reason="not_recorded")]
 
     # ---------------------------------------------------------------- predictions
     def _after(self, ev: Event) -> None:
@@ -256,18 +198,6 @@ class Replay:
             return
         self.write({"ts": format_ts(ts), "ticket": ticket, "kind": kind, "expected_s": round(r[1], 1),
                     "low_s": round(r[0], 1), "high_s": round(r[2], 1), **extra})
-
-
-def _close_out(t, ts: datetime) -> list[Event]:  # type: ignore[no-untyped-def]
-    """Close a ticket left open when its number is issued again (a log without close-outs): when it
-    really ended is not known, so it is kept out of what is learned."""
-    if t.status is TicketStatus.WAITING:
-        return [event(ts, "abandoned", ticket=t.number, reason="not_recorded")]
-    if t.status is TicketStatus.CALLED and t.counter is not None:
-        return [event(ts, "no_show", ticket=t.number, counter=t.counter, reason="not_recorded")]
-    if t.status is TicketStatus.SERVING and t.counter is not None:
-        return [event(ts, "service_finished", ticket=t.number, counter=t.counter, reason="not_recorded")]
-    return []
 
 
 def _kind(message: str) -> str:
