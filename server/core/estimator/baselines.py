@@ -56,8 +56,9 @@ class Baselines:
             self.exposure += waited
             self._score(t, ev.ts)
         elif ev.type == "abandoned":
-            self.abandons += 1
-            self.exposure += max(t.waited(ev.ts), 0.0)
+            if ev.measured:  # sent home at closing, or closed out by a replay: nobody chose to leave
+                self.abandons += 1
+                self.exposure += max(t.waited(ev.ts), 0.0)
             self._pending.pop((t.number, t.queued_at or t.issued_at), None)
         elif ev.type == "service_finished" and t.started_at is not None and ev.measured:
             d = (ev.ts - t.started_at).total_seconds()
