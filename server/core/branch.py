@@ -70,14 +70,7 @@ class Branch:
             return [event(now, "branch_config", **self.config.event_fields())]
         out: list[Event] = []
         # Close yesterday properly so every ticket ends in a final state.
-        for t in st.tickets.values():
-            if t.status is TicketStatus.WAITING:
-                out.append(event(now, "abandoned", ticket=t.number, reason="end_of_day"))
-            elif t.status is TicketStatus.CALLED:
-                out.append(event(now, "no_show", ticket=t.number, counter=t.counter, reason="end_of_day"))
-            elif t.status is TicketStatus.SERVING:
-                out.append(event(now, "service_finished", ticket=t.number, counter=t.counter,
-                                 reason="end_of_day"))
+        out += [e for t in st.tickets.values() if (e := t.closing(now, "end_of_day")) is not None]
         for c in st.counters.values():
             if c.status is not CounterStatus.CLOSED:
                 out.append(event(now, "counter_closed", counter=c.id, reason="end_of_day"))

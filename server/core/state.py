@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from .config import BranchConfig, Counter, Service, config_from_mapping
 from .errors import BranchError, InconsistentEvent, LogError
-from .events import Event
+from .events import Event, event
 
 
 class TicketStatus(StrEnum):
@@ -66,6 +66,17 @@ class Ticket:
     def waited(self, now: datetime) -> float:
         """Seconds in its current line at `now` (since it joined it: issued, or transferred)."""
         return (now - (self.queued_at or self.issued_at)).total_seconds()
+
+    def closing(self, ts: datetime, reason: str) -> Event | None:
+        """The event that ends this open ticket at `ts` without the customer (a day's close-out, a gap in a
+        log): given up if waiting, a no-show if called, finished if served; None if already final."""
+        if self.status is TicketStatus.WAITING:
+            return event(ts, "abandoned", ticket=self.number, reason=reason)
+        if self.status is TicketStatus.CALLED:
+            return event(ts, "no_show", ticket=self.number, counter=self.counter, reason=reason)
+        if self.status is TicketStatus.SERVING:
+            return event(ts, "service_finished", ticket=self.number, counter=self.counter, reason=reason)
+        return None
 
 
 @dataclass(slots=True)

@@ -36,7 +36,9 @@ class ExportRepairs:
             if t is not None and t.status is TicketStatus.WAITING:
                 return [event(ev.ts, "called", ticket=t.number, counter=ev.counter)], ev, []
         elif ev.type == "ticket_issued" and t is not None and not t.final:
-            return close_out(t, ev), ev, []
+            # its number issued again while it is open (a log without close-outs): when it ended is not known
+            closed = t.closing(ev.ts, "not_recorded")
+            return [closed] if closed is not None else [], ev, []
         elif ev.type == "called" and t is not None:
             after = [event(ev.ts, "service_started", ticket=t.number, counter=ev.counter)]
             before = self._release(ev, state)
@@ -63,9 +65,8 @@ class ExportRepairs:
         where it has none so far, the first sign that every call is a service, which
         from then on starts at its call and ends at the teller's next call.
         """
-        c = state.counters.get(ev.counter)
-        held = state.tickets.get(c.ticket) if c is not None and c.ticket not in (None, ev.ticket) else None
-        if held is None:
+        held = _holding(state, ev.counter)
+        if held is None or held.number == ev.ticket:
             return []
         if held.status is TicketStatus.SERVING:
             timed = held.started_at is not None and state.business_day(held.started_at) == state.business_day(ev.ts) \
@@ -81,8 +82,7 @@ class ExportRepairs:
     def _finish_assumed(self, ev: Event, state: BranchState) -> list[Event]:
         """A pause or closing at a counter still holding a ticket started at its call: the teller had
         finished, when is not recorded."""
-        c = state.counters.get(ev.counter)
-        held = state.tickets.get(c.ticket) if c is not None and c.ticket is not None else None
+        held = _holding(state, ev.counter)
         if held is None or not self._assumed_start(held):
             return []
         return [event(ev.ts, "service_finished", ticket=held.number, counter=ev.counter, reason="not_recorded")]
@@ -100,13 +100,7 @@ class ExportRepairs:
         return self.calls_only and t.status is TicketStatus.SERVING and t.started_at == t.called_at
 
 
-def close_out(t: Ticket, ev: Event) -> list[Event]:
-    """Close a ticket left open when its number is issued again (a log without close-outs): when it
-    really ended is not known, so it is kept out of what is learned."""
-    if t.status is TicketStatus.WAITING:
-        return [event(ev.ts, "abandoned", ticket=t.number, reason="not_recorded")]
-    if t.status is TicketStatus.CALLED and t.counter is not None:
-        return [event(ev.ts, "no_show", ticket=t.number, counter=t.counter, reason="not_recorded")]
-    if t.status is TicketStatus.SERVING and t.counter is not None:
-        return [event(ev.ts, "service_finished", ticket=t.number, counter=t.counter, reason="not_recorded")]
-    return []
+def _holding(state: BranchState, counter: str) -> Ticket | None:
+    """The ticket a counter holds (called or being served), if any."""
+    c = state.counters.get(counter)
+    return state.tickets.get(c.ticket) if c is not None and c.ticket is not None else None
