@@ -40,9 +40,10 @@ class ExportRepairs:
             closed = t.closing(ev.ts, "not_recorded")
             return [closed] if closed is not None else [], ev, []
         elif ev.type == "called" and t is not None:
-            after = [event(ev.ts, "service_started", ticket=t.number, counter=ev.counter)]
             before = self._release(ev, state)
-            return before, ev, after if self.calls_only else []  # counted at the counter from the call on
+            if not self.calls_only:
+                return before, ev, []
+            return before, ev, [event(ev.ts, "service_started", ticket=t.number, counter=ev.counter)]  # from the call on
         elif ev.type == "service_finished" and t is not None and t.status is TicketStatus.CALLED \
                 and not self.starts_logged and t.counter == ev.data.get("counter"):
             # finished without a start, in a log with none so far: its calls are the starts (an export
